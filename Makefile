@@ -1,0 +1,60 @@
+# The course's commands. Each target is a thin wrapper over a documented Python or CLI call;
+# README.md explains them. Two are all a newcomer needs:  make lab   and   make test.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Which Python: an active virtualenv or a named conda env is used as it is; otherwise the
+# project's own .venv, created on first use with `python3 -m venv`.
+ifneq ($(VIRTUAL_ENV),)
+  PYTHON ?= $(VIRTUAL_ENV)/bin/python
+else ifneq ($(filter-out base,$(CONDA_DEFAULT_ENV)),)
+  PYTHON ?= $(CONDA_PREFIX)/bin/python
+else
+  PYTHON ?= .venv/bin/python
+endif
+BOOTSTRAP_PYTHON ?= python3
+# One stamp per interpreter: set-up reruns only when the packaging or the C sources change.
+STAMP := .stamp-install-$(shell echo "$(abspath $(PYTHON))" | cksum | cut -d' ' -f1)
+INSTALL_DEPS := pyproject.toml setup.py $(wildcard course_lib/_c/*.c course_lib/_c/*.h course_lib/_c/build_*.py)
+
+CHAPTERS := $(notdir $(wildcard solutions/c*))
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help setup lab test release grade bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
+
+.venv/bin/python:
+	$(BOOTSTRAP_PYTHON) -m venv .venv
+
+$(STAMP): $(INSTALL_DEPS) | $(if $(filter .venv/bin/python,$(PYTHON)),.venv/bin/python)
+	$(PYTHON) -m pip install --disable-pip-version-check -q -e .
+	$(PYTHON) -m jupyter labextension enable --level=sys_prefix @jupyter/nbgrader @jupyter-widgets/jupyterlab-manager >/dev/null
+	$(PYTHON) -m jupyter server extension enable --sys-prefix nbgrader >/dev/null
+	@rm -f .stamp-install-*
+	@touch $@
+
+setup: $(STAMP)  ## create the environment, install course_lib, build its C parts
+
+lab: setup  ## open JupyterLab on the course (extra flags: LAB_ARGS="--no-browser --port 8899")
+	$(PYTHON) -m jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) notebooks/
+
+test: setup  ## run the whole test suite (PYTEST_ARGS="-k machine" to pick)
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+release: setup  ## regenerate notebooks/ (student versions) from solutions/
+	$(PYTHON) -m course_lib.grading release $(CHAPTERS)
+
+grade: setup  ## autograde everything under submitted/ and print a score table
+	$(PYTHON) -m course_lib.grading grade
+
+bench: setup  ## run benchmarks/ and print the figures
+	$(PYTHON) -m benchmarks
+
+clean:  ## remove build products, caches and nbgrader's working state (keeps .venv)
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis autograded feedback gradebook.db .stamp-install-*
+	find . -path ./.venv -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print -exec rm -rf {} +
+	find course_lib -name '*.so' -delete
