@@ -20,9 +20,11 @@ INSTALL_DEPS := pyproject.toml setup.py $(wildcard course_lib/_c/*.c course_lib/
 
 CHAPTERS := $(notdir $(wildcard solutions/c*))
 LAB_ARGS ?=
+# JupyterLab refuses to run as root (containers, CI) unless told that it is on purpose.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab test release grade bench clean
+.PHONY: help setup lab test release grade feedback bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
@@ -40,7 +42,7 @@ $(STAMP): $(INSTALL_DEPS) | $(if $(filter .venv/bin/python,$(PYTHON)),.venv/bin/
 setup: $(STAMP)  ## create the environment, install course_lib, build its C parts
 
 lab: setup  ## open JupyterLab on the course (extra flags: LAB_ARGS="--no-browser --port 8899")
-	$(PYTHON) -m jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) notebooks/
+	$(PYTHON) -m jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 test: setup  ## run the whole test suite (PYTEST_ARGS="-k machine" to pick)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
@@ -53,6 +55,9 @@ grade: setup  ## autograde everything under submitted/ and print a score table
 
 bench: setup  ## run benchmarks/ and print the figures
 	$(PYTHON) -m benchmarks
+
+feedback: setup  ## write HTML feedback for autograded work into feedback/
+	$(PYTHON) -m course_lib.grading feedback
 
 clean:  ## remove build products, caches and nbgrader's working state (keeps .venv)
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis autograded feedback gradebook.db .stamp-install-*

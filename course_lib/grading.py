@@ -47,8 +47,11 @@ class Score:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, COURSE_QUICK="1", COURSE_HEADLESS="1", PYTHONWARNINGS="ignore")
-    return env
+    # nbgrader runs helper programs (alembic) by name: put this interpreter's scripts first on PATH,
+    # so that `make grade` works without activating the virtual environment.
+    scripts = str(Path(sys.executable).parent)
+    path = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+    return dict(os.environ, PATH=path, COURSE_QUICK="1", COURSE_HEADLESS="1", PYTHONWARNINGS="ignore")
 
 
 def _nbgrader(root: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:

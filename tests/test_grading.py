@@ -1,0 +1,80 @@
+"""The nbgrader round trip, read from the gradebook: every solution notebook earns full marks and
+every released notebook earns zero; a hanging or crashing submission costs only its own points."""
+import shutil
+import textwrap
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from course_lib import grading
+from notebook_support import CHAPTERS
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = tmp_path_factory.mktemp("course")
+    for name in ("solutions", "notebooks", "nbgrader_config.py"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / name)
+    for chapter in CHAPTERS:
+        for who, folder in (("solution-student", "solutions"), ("untouched-student", "notebooks")):
+            dest = course / "submitted" / who / chapter
+            dest.mkdir(parents=True)
+            for nb in (ROOT / folder / chapter).glob("*.ipynb"):
+                shutil.copy(nb, dest / nb.name)
+    return {(s.student, s.chapter): s for s in grading.grade(course, timeout=900)}
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_solution_earns_full_marks(graded, chapter):
+    s = graded[("solution-student", chapter)]
+    assert s.status == "graded", s.detail
+    assert s.max_score >= 9, f"{chapter} should have at least three graded exercises worth points"
+    assert s.score == s.max_score, f"lost points: {s.detail}"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_released_notebook_earns_zero(graded, chapter):
+    s = graded[("untouched-student", chapter)]
+    assert s.status == "graded", s.detail
+    assert s.max_score > 0 and s.score == 0, f"an untouched notebook scored {s.score}: {s.detail}"
+
+
+def _cell(kind, source, grade_id, points=1):
+    meta = {"grade": kind == "tests", "grade_id": grade_id, "locked": kind != "solution",
+            "schema_version": 3, "solution": kind == "solution", "task": False}
+    if kind == "tests":
+        meta["points"] = points
+    return nbformat.v4.new_code_cell(textwrap.dedent(source), metadata={"nbgrader": meta})
+
+
+@pytest.mark.notebooks
+def test_hang_and_crash_cost_only_that_student(tmp_path):
+    """A per-cell timeout stops an infinite loop, a segfault loses one submission, the grader goes on."""
+    (tmp_path / "nbgrader_config.py").write_text(
+        (ROOT / "nbgrader_config.py").read_text() + "\nc.Execute.timeout = 10\n")
+    nb = nbformat.v4.new_notebook(cells=[
+        _cell("solution", "def answer():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION\n", "answer"),
+        _cell("tests", "assert answer() == 42\n", "test_answer", points=2),
+        _cell("tests", "assert answer() + 1 == 43\n", "test_again", points=1),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "solutions" / "t_safety").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "solutions" / "t_safety" / "t.ipynb")
+    bodies = {
+        "good": "def answer():\n    return 42\n",
+        "loops": "def answer():\n    while True:\n        pass\n",
+        "crashes": "import ctypes\ndef answer():\n    return ctypes.string_at(0)\n",
+    }
+    for student, body in bodies.items():
+        sub = nbformat.read(tmp_path / "solutions" / "t_safety" / "t.ipynb", as_version=4)
+        sub.cells[0].source = body
+        (tmp_path / "submitted" / student / "t_safety").mkdir(parents=True)
+        nbformat.write(sub, tmp_path / "submitted" / student / "t_safety" / "t.ipynb")
+    scores = {s.student: s for s in grading.grade(tmp_path, timeout=120)}
+    assert scores["good"].status == "graded" and scores["good"].score == 3
+    assert scores["loops"].status == "graded" and scores["loops"].score == 0
+    assert scores["crashes"].score == 0 and scores["crashes"].status in ("graded", "failed")
