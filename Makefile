@@ -35,7 +35,8 @@ help:  ## list the targets
 $(STAMP): $(INSTALL_DEPS) | $(if $(filter .venv/bin/python,$(PYTHON)),.venv/bin/python)
 	$(PYTHON) -m pip install --disable-pip-version-check -q -e .
 	$(PYTHON) -m jupyter labextension enable --level=sys_prefix @jupyter/nbgrader @jupyter-widgets/jupyterlab-manager >/dev/null
-	$(PYTHON) -m jupyter server extension enable --sys-prefix nbgrader >/dev/null
+	for ext in formgrader validate_assignment assignment_list course_list; do \
+	  $(PYTHON) -m jupyter server extension enable --sys-prefix nbgrader.server_extensions.$$ext >/dev/null 2>&1 || exit 1; done
 	@rm -f .stamp-install-*
 	@touch $@
 
