@@ -97,14 +97,15 @@ def amdahl_explorer(serial_fraction: float = 0.1, cores: int = 8, max_cores: int
 
 
 def scaling_explorer(make_work: Callable[[int], Callable], sizes: Sequence[int], *, via: str = "numba",
-                     max_threads: int | None = None, budget: float = 0.3):
+                     max_threads: int | None = None, budget: float = 0.3, initial: int | None = None):
     """Measure speedup live for a chosen problem size and thread count.
 
     Args:
         make_work: ``make_work(size)`` returns what :func:`course_lib.bench.scaling` measures: a
             zero-argument callable for ``via="numba"``, a callable of the thread count for
             ``via="call"``.
-        sizes: problem sizes offered in the drop-down; the first is measured at once.
+        sizes: problem sizes offered in the drop-down.
+        initial: the size measured at once; default the first of ``sizes``.
         via: passed to :func:`course_lib.bench.scaling`.
         max_threads: largest thread count offered; default the usable cores.
         budget: seconds of sampling per measurement.
@@ -113,10 +114,12 @@ def scaling_explorer(make_work: Callable[[int], Callable], sizes: Sequence[int],
         The widget box in a live session, None when headless.
 
     Raises:
-        ValueError: for an empty ``sizes``.
+        ValueError: for an empty ``sizes`` or an ``initial`` size not among them.
     """
     if not sizes:
         raise ValueError("scaling_explorer needs at least one problem size")
+    if initial is not None and initial not in sizes:
+        raise ValueError(f"initial size {initial!r} is not one of the sizes {list(sizes)!r}")
     import ipywidgets as w
     import matplotlib.pyplot as plt
 
@@ -124,7 +127,7 @@ def scaling_explorer(make_work: Callable[[int], Callable], sizes: Sequence[int],
     from course_lib.machine import usable_cores
 
     top = max_threads or usable_cores()
-    size = w.Dropdown(options=list(sizes), value=sizes[0], description="size")
+    size = w.Dropdown(options=list(sizes), value=sizes[0] if initial is None else initial, description="size")
     threads = w.IntSlider(value=top, min=1, max=max(top, 1), description="threads", continuous_update=False)
     button = w.Button(description="Measure again", icon="refresh")
 
