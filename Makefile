@@ -20,8 +20,6 @@ INSTALL_DEPS := pyproject.toml setup.py $(wildcard course_lib/_c/*.c course_lib/
 
 CHAPTERS := $(notdir $(wildcard solutions/c*))
 LAB_ARGS ?=
-# JupyterLab refuses to run as root (containers, CI) unless told that it is on purpose.
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
 .PHONY: help setup lab test release grade feedback bench clean
@@ -43,7 +41,7 @@ $(STAMP): $(INSTALL_DEPS) | $(if $(filter .venv/bin/python,$(PYTHON)),.venv/bin/
 setup: $(STAMP)  ## create the environment, install course_lib, build its C parts
 
 lab: setup  ## open JupyterLab on the course (extra flags: LAB_ARGS="--no-browser --port 8899")
-	$(PYTHON) -m jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ROOT_FLAG) $(LAB_ARGS) notebooks/
+	$(PYTHON) -m course_lib.lab $(LAB_ARGS)
 
 test: setup  ## run the whole test suite (PYTEST_ARGS="-k machine" to pick)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -33,10 +34,9 @@ def _get(url: str) -> str:
 def lab(tmp_path_factory):
     port = _free_port()
     runtime = tmp_path_factory.mktemp("jupyter-runtime")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={ROOT}", "--ServerApp.open_browser=False"]
-        + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+    proc = subprocess.Popen(  # the same launcher as `make lab`, with LAB_ARGS for a headless test
+        [sys.executable, "-m", "course_lib.lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--ServerApp.token={TOKEN}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
         env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)},
     )
@@ -59,6 +59,21 @@ def lab(tmp_path_factory):
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.mark.lab
+def test_lab_is_rooted_at_the_course_and_opens_on_notebooks(lab):
+    root = json.loads(_get(f"{lab}/api/contents"))
+    assert "nbgrader_config.py" in {item["name"] for item in root["content"]}
+
+    class Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    req = urllib.request.Request(f"{lab}/", headers={"Authorization": f"token {TOKEN}"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.build_opener(Keep).open(req, timeout=10)
+    assert info.value.code in (301, 302) and info.value.headers["Location"].startswith("/lab/tree/notebooks")
 
 
 @pytest.mark.lab
