@@ -1,0 +1,55 @@
+"""cffi builder for ``course_lib._ring`` (see ``ring.c``)."""
+from cffi import FFI
+
+ffibuilder = FFI()
+ffibuilder.cdef(
+    """
+    #define CR_OK 0
+    #define CR_FULL 1
+    #define CR_EMPTY 1
+    #define CR_TIMEOUT 2
+    #define CR_DISCONNECTED 3
+    typedef struct cr_ring cr_ring;
+    cr_ring *cr_new(uint64_t capacity);
+    void cr_free(cr_ring *r);
+    uint64_t cr_capacity(const cr_ring *r);
+    uint64_t cr_len(cr_ring *r);
+    void cr_sender_add(cr_ring *r);
+    void cr_sender_drop(cr_ring *r);
+    void cr_receiver_add(cr_ring *r);
+    void cr_receiver_drop(cr_ring *r);
+    uint32_t cr_senders(cr_ring *r);
+    uint32_t cr_receivers(cr_ring *r);
+    uint32_t cr_parked_senders(cr_ring *r);
+    uint32_t cr_parked_receivers(cr_ring *r);
+    int cr_try_send(cr_ring *r, uint64_t value);
+    int cr_try_recv(cr_ring *r, uint64_t *out);
+    int cr_send(cr_ring *r, uint64_t value, double timeout);
+    int cr_recv(cr_ring *r, uint64_t *out, double timeout);
+    int64_t cr_send_many(cr_ring *r, const uint64_t *src, int64_t n, double timeout, int32_t *status);
+    int64_t cr_recv_many(cr_ring *r, uint64_t *dst, int64_t n, double timeout, int32_t *status);
+    uint64_t cr_sent(cr_ring *r);
+    uint64_t cr_received(cr_ring *r);
+    uint64_t cr_slot_seq(cr_ring *r, uint64_t i);
+    uint64_t cr_slot_value(cr_ring *r, uint64_t i);
+    int cr_try_send_i64(cr_ring *r, int64_t value);
+    int cr_try_recv_i64(cr_ring *r, int64_t *out);
+    int cr_try_send_f64(cr_ring *r, double value);
+    int cr_try_recv_f64(cr_ring *r, double *out);
+    int cr_send_i64(cr_ring *r, int64_t value, double timeout);
+    int cr_recv_i64(cr_ring *r, int64_t *out, double timeout);
+    int cr_send_f64(cr_ring *r, double value, double timeout);
+    int cr_recv_f64(cr_ring *r, double *out, double timeout);
+    """
+)
+ffibuilder.set_source(
+    "course_lib._ring",
+    '#include "ring.h"',
+    # Paths are relative to the project root, where setuptools runs the build.
+    sources=["course_lib/_c/ring.c"],
+    include_dirs=["course_lib/_c"],
+    extra_compile_args=["-std=c11", "-O2"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

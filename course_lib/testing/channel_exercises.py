@@ -1,0 +1,212 @@
+"""Checkers for the graded exercises of chapter c02 (channels), beyond the channel battery.
+
+- ``check_pipeline(pipeline3)``: a 3-stage pipeline on bounded channels that returns the right
+  outputs in order, overlaps its stages, applies back-pressure to its source, leaves no thread
+  behind, and shuts down (re-raising the error) when a stage fails on an endless source.
+- ``check_fan_in(fan_in)``: a ``select``-based fan-in that returns every message once, FIFO per
+  source, interleaved as they arrive, and returns when every source is disconnected.
+- ``check_backpressure_prediction(...)``: predictions about a pipeline with given stage costs.
+
+Every call into learner code runs on a daemon thread joined with a deadline, so a deadlock fails
+the check in seconds with a message instead of hanging the notebook.
+
+Source: see ``course_lib/_channel_patterns.py`` (shutdown by disconnection, back-pressure).
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from course_lib.channel import bounded
+
+__all__ = ["check_pipeline", "check_fan_in", "check_backpressure_prediction", "expected_backpressure"]
+
+LIMIT = 10.0  # seconds a learner call may take before it counts as a deadlock
+
+
+def _call_bounded(what: str, fn: Callable, *args: Any, limit: float = None) -> Any:
+    """Run ``fn(*args)`` on a daemon thread; return its result or re-raise its exception."""
+    limit = LIMIT if limit is None else limit
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(limit)
+    if t.is_alive():
+        raise AssertionError(f"{what} did not return within {limit:.0f} s: a deadlock? (a stage "
+                             f"waiting in recv() for a sender that nobody closed, or a send() into "
+                             f"a full channel that nobody reads)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _extra_threads(before: set, grace: float = 1.0) -> list:
+    end = time.monotonic() + grace
+    while True:
+        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()
+                 and t is not threading.current_thread()]
+        if not extra or time.monotonic() > end:
+            return extra
+        time.sleep(0.01)
+
+
+def check_pipeline(pipeline3: Callable, caps: Iterable[int] = (0, 1, 4)) -> None:
+    """Check ``pipeline3(items, f, g, h, cap) -> [h(g(f(x))) for x in items]``.
+
+    Example:
+        >>> from course_lib.channel import pipeline
+        >>> check_pipeline(lambda items, f, g, h, cap: pipeline(items, [f, g, h], cap))
+    """
+    f, g, h = (lambda x: x + 1), (lambda x: 3 * x), (lambda x: x - 2)
+    for cap in caps:
+        before = set(threading.enumerate())
+        got = _call_bounded(f"pipeline3(range(50), ..., cap={cap})", pipeline3, range(50), f, g, h, cap)
+        want = [h(g(f(x))) for x in range(50)]
+        assert list(got) == want, (f"cap={cap}: expected {want[:5]}..., got {list(got)[:5]}...: "
+                                   f"each item goes through f, then g, then h, in order")
+        extra = _extra_threads(before)
+        assert not extra, (f"cap={cap}: {len(extra)} thread(s) still running after pipeline3 "
+                           f"returned: close each stage's Sender when it is done, and join every thread")
+
+    def slow(x: Any) -> Any:
+        time.sleep(0.01)
+        return x
+    t0 = time.perf_counter()
+    _call_bounded("pipeline3 with 10 ms stages", pipeline3, range(20), slow, slow, slow, 2)
+    took = time.perf_counter() - t0
+    assert took < 0.45, (f"20 items through three 10 ms stages took {took:.2f} s; one stage after "
+                         f"another would take 0.6 s and overlapping stages about 0.22 s: run each "
+                         f"stage on its own thread")
+
+    pulled = [0]
+    seen_at_first_output: list = []
+
+    def source():
+        for i in range(200):
+            pulled[0] += 1
+            yield i
+
+    def last(x: Any) -> Any:
+        if not seen_at_first_output:
+            seen_at_first_output.append(pulled[0])
+            time.sleep(0.1)  # the sink is slow at first: upstream must wait, not pile up
+        return x
+    _call_bounded("pipeline3 with a slow last stage", pipeline3, source(), f, g, last, 2)
+    ahead = seen_at_first_output[0]
+    assert ahead <= 16, (f"while the last stage worked on its first item, the pipeline had already "
+                         f"pulled {ahead} items from the source: with bounded(2) channels it can "
+                         f"be at most a dozen ahead. Use bounded channels so that a slow stage "
+                         f"holds back the stages before it (back-pressure)")
+
+    def fails(x: Any) -> Any:
+        if x == 5:
+            raise ValueError("stage g failed on item 5")
+        return x
+    before = set(threading.enumerate())
+    try:
+        _call_bounded("pipeline3 on an endless source whose 2nd stage fails", pipeline3,
+                      itertools.count(), f, fails, h, 2)
+    except ValueError:
+        pass
+    except AssertionError:
+        raise
+    except BaseException as exc:
+        raise AssertionError(f"when a stage raises ValueError, pipeline3 should re-raise it; it "
+                             f"raised {type(exc).__name__}: {exc}") from exc
+    else:
+        raise AssertionError("a stage raised ValueError but pipeline3 returned normally: re-raise "
+                             "the first error after the threads have stopped")
+    extra = _extra_threads(before)
+    assert not extra, (f"after a stage failed, {len(extra)} thread(s) kept running: the failing "
+                       f"stage must close its Receiver so that the stage before it gets "
+                       f"Disconnected from send() and stops too (and so on up to the source)")
+
+
+def check_fan_in(fan_in: Callable) -> None:
+    """Check ``fan_in(receivers) -> list``: every message from every receiver, until all are
+    disconnected, taken with ``select`` as they arrive.
+
+    Example:
+        >>> from course_lib.channel import merge
+        >>> check_fan_in(lambda rs: list(merge(rs)))
+    """
+    chans = [bounded(100) for _ in range(3)]
+    for k, (tx, _) in enumerate(chans):
+        for i in range(20):
+            tx.send((k, i))
+        tx.close()
+    got = _call_bounded("fan_in of 3 closed channels", fan_in, [rx for _, rx in chans])
+    assert sorted(got) == [(k, i) for k in range(3) for i in range(20)], (
+        f"expected the 60 messages of 3 channels once each, got {len(got)}: keep receiving until "
+        f"every receiver is disconnected (select raises Disconnected with e.receiver: drop it)")
+    for k in range(3):
+        seq = [i for q, i in got if q == k]
+        assert seq == sorted(seq), f"messages of channel {k} came out of order: {seq}"
+
+    (slow_tx, slow_rx), (fast_tx, fast_rx) = bounded(10), bounded(10)
+
+    def slow_source() -> None:
+        with slow_tx:
+            for i in range(5):
+                time.sleep(0.03)
+                slow_tx.send(("slow", i))
+
+    def fast_source() -> None:
+        with fast_tx:
+            for i in range(5):
+                fast_tx.send(("fast", i))
+    threads = [threading.Thread(target=slow_source, daemon=True),
+               threading.Thread(target=fast_source, daemon=True)]
+    for t in threads:
+        t.start()
+    got = _call_bounded("fan_in of a slow and a fast source", fan_in, [slow_rx, fast_rx])
+    assert sorted(got) == sorted([("slow", i) for i in range(5)] + [("fast", i) for i in range(5)])
+    first_fast = got.index(("fast", 0))
+    last_slow = got.index(("slow", 4))
+    assert first_fast < last_slow, ("the fast source's messages all came after the slow source's "
+                                     "last one: you drained one receiver after the other. Use "
+                                     "select() to take whichever message is ready first")
+
+
+def expected_backpressure(costs: Iterable[float]) -> tuple:
+    """The theory: ``(bottleneck stage, channels that stay full, items per second)``.
+
+    Channel k feeds stage k (channel 0 is fed by an instant source; the last feeds an instant
+    sink). Every channel before the slowest stage fills up; the rest stay nearly empty.
+
+    Example:
+        >>> expected_backpressure([0.001, 0.004, 0.002])
+        (1, {0, 1}, 250.0)
+    """
+    costs = list(costs)
+    b = int(np.argmax(costs))
+    return b, set(range(b + 1)), 1.0 / costs[b]
+
+
+def check_backpressure_prediction(costs: Iterable[float], bottleneck: int, full_channels: set,
+                                  rate: float) -> None:
+    """Check predictions about ``measure_pipeline(costs, ...)`` against the theory.
+
+    Example:
+        >>> check_backpressure_prediction([0.001, 0.004, 0.002], 1, {0, 1}, 250)
+    """
+    b, full, r = expected_backpressure(costs)
+    assert bottleneck == b, (f"the bottleneck is the stage with the largest cost per item, stage {b} "
+                             f"({max(costs) * 1e3:.0f} ms), not stage {bottleneck}")
+    assert set(full_channels) == full, (
+        f"channels {sorted(full)} stay full, not {sorted(full_channels)}: every channel *before* the "
+        f"bottleneck fills up (its producer is faster than its consumer), every channel after it "
+        f"stays nearly empty (its consumer is faster)")
+    assert abs(rate - r) <= 0.15 * r, (f"a pipeline runs at the speed of its slowest stage: "
+                                       f"1 / {max(costs)} s = {r:.0f} items/s, not {rate:.0f}")

@@ -1,0 +1,252 @@
+"""Tests for course_lib.ring: the channel battery on the C ring, from Python and from numba."""
+from __future__ import annotations
+
+import collections
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from course_lib import ring
+from course_lib.channel import Closed, Disconnected, Empty, Full, Timeout
+from course_lib.testing import channels as battery
+
+pytestmark = pytest.mark.timeout(90)
+STRESS = max(1, int(os.environ.get("COURSE_STRESS", "1")))
+STRIDE = battery.STRIDE
+
+
+@pytest.mark.parametrize("check", battery.CHECKS, ids=lambda c: c.__name__)
+def test_battery_int64(check):
+    check(ring.bounded)
+
+
+@pytest.mark.parametrize("check", [battery.smoke, battery.spsc, battery.mpmc, battery.timeouts],
+                         ids=lambda c: c.__name__)
+def test_battery_float64(check):
+    check(lambda cap: ring.bounded(cap, "float64"))
+
+
+@pytest.mark.parametrize("cap", [1, 3, 7, 64])
+def test_capacity_any_size(cap):
+    tx, rx = ring.bounded(cap)
+    for i in range(cap):
+        tx.try_send(i)
+    assert tx.is_full() and len(rx) == cap
+    with pytest.raises(Full) as e:
+        tx.try_send(99)
+    assert e.value.value == 99
+    for lap in range(3):  # wrap around a few laps
+        for i in range(cap):
+            assert rx.try_recv() == lap * cap + i
+            tx.try_send((lap + 1) * cap + i)
+    assert len(rx) == cap
+
+
+def _run(threads, timeout=60, start=True):
+    for t in threads:
+        if start:
+            t.start()
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive(), "a thread is still blocked: deadlock in the ring"
+
+
+def _check_exactly_once(chunks, producers, per):
+    got = np.concatenate(chunks)
+    counts = collections.Counter(got.tolist())
+    expected = collections.Counter(p * STRIDE + s for p in range(producers) for s in range(per))
+    assert counts == expected, (f"lost {sum((expected - counts).values())}, "
+                                f"extra {sum((counts - expected).values())}")
+    for chunk in chunks:  # FIFO per producer within each consumer
+        for p in range(producers):
+            seq = chunk[(chunk // STRIDE) == p]
+            assert np.all(np.diff(seq) > 0)
+
+
+@pytest.mark.parametrize("producers,consumers,cap", [(1, 1, 16), (4, 4, 8), (3, 2, 1)])
+def test_numba_many_producers_consumers_exactly_once(producers, consumers, cap):
+    per = 20_000 * STRESS
+    tx, rx = ring.bounded(cap)
+    chunks = [None] * consumers
+
+    def consume(c):
+        out = np.empty(producers * per, np.int64)
+        n = ring.recv_array(rx.address, out, -1.0)  # nogil: returns at disconnection
+        chunks[c] = out[:n]
+
+    prods = [threading.Thread(target=ring.produce_range, args=(tx.address, p * STRIDE, per))
+             for p in range(producers)]
+    cons = [threading.Thread(target=consume, args=(c,)) for c in range(consumers)]
+    for t in cons:
+        t.start()
+    _run(prods)
+    tx.close()  # disconnection ends every consumer's recv_array
+    _run(cons, start=False)
+    _check_exactly_once(chunks, producers, per)
+    assert rx.statistics().sent == producers * per == rx.statistics().received
+
+
+def test_python_producers_numba_consumers_and_batches():
+    producers, per = 3, 5_000 * STRESS
+    tx, rx = ring.bounded(64)
+    chunks = []
+    lock = threading.Lock()
+
+    def produce(p, tx):
+        with tx:
+            values = p * STRIDE + np.arange(per)
+            tx.send_many(values[: per // 2])  # batch ...
+            for v in values[per // 2:]:  # ... then one by one
+                tx.send(int(v))
+
+    def consume_numba():
+        out = np.empty(producers * per, np.int64)
+        n = ring.recv_array(rx.address, out, -1.0)
+        with lock:
+            chunks.append(out[:n])
+
+    def consume_batches(rx):
+        got = []
+        with rx:
+            while True:
+                try:
+                    got.append(rx.recv_many(100, timeout=30))
+                except Disconnected:
+                    break
+        with lock:
+            chunks.append(np.concatenate(got) if got else np.empty(0, np.int64))
+
+    threads = [threading.Thread(target=produce, args=(p, tx.clone())) for p in range(producers)]
+    threads += [threading.Thread(target=consume_numba),
+                threading.Thread(target=consume_batches, args=(rx.clone(),))]
+    tx.close()
+    _run(threads)
+    _check_exactly_once(chunks, producers, per)
+
+
+def test_float64_bits_round_trip():
+    values = np.array([0.0, -0.0, 1.5, np.inf, -np.inf, np.nan, 5e-324, 1e308])
+    tx, rx = ring.bounded(16, np.float64)
+    tx.send_many(values)
+    got = rx.recv_many(16)
+    assert got.dtype == np.float64 and got.view(np.uint64).tolist() == values.view(np.uint64).tolist()
+    assert ring.send_array(tx.address, values, -1.0) == len(values)
+    out = np.empty(len(values))
+    assert ring.recv_array(rx.address, out, 1.0) == len(values)
+    np.testing.assert_array_equal(out.view(np.uint64), values.view(np.uint64))
+    tx.send(2)  # ints are converted
+    assert rx.recv() == 2.0
+
+
+def test_disconnection_semantics():
+    tx, rx = ring.bounded(4)
+    tx.send(1)
+    tx.close()
+    assert list(rx) == [1]
+    with pytest.raises(Disconnected):
+        rx.try_recv()
+    with pytest.raises(Disconnected):
+        rx.recv_many(4, timeout=1)
+    tx, rx = ring.bounded(2)
+    rx.close()
+    with pytest.raises(Disconnected) as e:
+        tx.send(5)
+    assert e.value.value == 5
+    with pytest.raises(Disconnected) as e:
+        tx.send_many([1, 2, 3])
+    assert e.value.value.tolist() == [1, 2, 3]
+    tx, rx = ring.bounded(1)  # numba consumer returns early on disconnection
+    tx.close()
+    assert ring.recv_array(rx.address, np.empty(10, np.int64), -1.0) == 0
+    tx, rx = ring.bounded(1)
+    rx.close()
+    assert ring.produce_range(tx.address, 0, 10) == 0
+
+
+def test_timeouts_and_try():
+    tx, rx = ring.bounded(2)
+    with pytest.raises(Empty):
+        rx.try_recv()
+    with pytest.raises(Timeout):
+        rx.recv(timeout=0.02)
+    with pytest.raises(Timeout):
+        rx.recv_many(3, timeout=0.02)
+    tx.send_many([1, 2])
+    with pytest.raises(Timeout) as e:
+        tx.send_many([3, 4], timeout=0.02)
+    assert e.value.value.tolist() == [3, 4]
+    assert ring.recv_array(rx.address, np.empty(5, np.int64), 0.01) == 2  # then times out
+
+
+def test_argument_and_closed_errors():
+    with pytest.raises(ValueError, match=">= 1"):
+        ring.bounded(0)
+    with pytest.raises(TypeError):
+        ring.bounded(2.5)
+    with pytest.raises(ValueError, match="int64 or float64"):
+        ring.bounded(4, "int32")
+    tx, rx = ring.bounded(4)
+    with pytest.raises(TypeError, match="int64"):
+        tx.send("seven")
+    with pytest.raises(OverflowError):
+        tx.send(2**64)
+    tx.send(np.int64(3))
+    tx.send(-(2**63))
+    assert rx.recv() == 3 and rx.recv() == -(2**63)
+    with pytest.raises(ValueError):
+        rx.recv_many(0)
+    tx.close()
+    tx.close()
+    with pytest.raises(Closed, match="closed RingSender"):
+        tx.send(1)
+    rx.close()
+    with pytest.raises(Closed):
+        rx.recv()
+
+
+def test_statistics_and_parked_receiver():
+    tx, rx = ring.bounded(4)
+    rx2 = rx.clone()
+    t = threading.Thread(target=lambda: rx.recv(timeout=10))
+    t.start()
+    for _ in range(500):
+        if tx.statistics().waiting_receivers:
+            break
+        threading.Event().wait(0.01)
+    s = tx.statistics()
+    assert (s.senders, s.receivers, s.waiting_receivers, s.capacity) == (1, 2, 1, 4)
+    tx.send(9)  # must wake the parked receiver (futex)
+    t.join(10)
+    assert not t.is_alive()
+    s = rx2.statistics()
+    assert (s.sent, s.received, s.len) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("kind", ["ring", "lock"])
+def test_throughput_helper_checks_exactly_once(kind):
+    assert ring.throughput(kind, 2, 2, n=20_000) > 0
+    with pytest.raises(ValueError):
+        ring.throughput("spinlock")
+
+
+def test_lock_queue_arguments():
+    with pytest.raises(ValueError):
+        ring.LockQueue(0)
+    assert ring.LockQueue(3).capacity == 3
+
+
+def test_snapshot_sequence_numbers_follow_the_algorithm():
+    tx, rx = ring.bounded(4)
+    assert tx.snapshot()["seq"].tolist() == [0, 2, 4, 6]  # 2i: free for position i
+    tx.send_many([10, 11, 12, 13])
+    snap = tx.snapshot()
+    assert snap["seq"].tolist() == [1, 3, 5, 7] and snap["value"].tolist() == [10, 11, 12, 13]
+    rx.recv()
+    tx.send(14)  # position 4 reuses slot 0: freed as 2*(0+4) = 8, published as 9
+    snap = rx.snapshot()
+    assert (snap["head"], snap["tail"], int(snap["seq"][0])) == (1, 5, 9)
+    import matplotlib
+    matplotlib.use("Agg")
+    assert tx.draw() is not None

@@ -1,0 +1,255 @@
+"""Tests for course_lib.testing.channels: the battery passes good channels and catches bad ones.
+
+A reference channel built on ``threading.Condition`` (what the notebook's first exercise asks
+for) must pass every check; deliberately broken variants must each be caught, quickly, with a
+message that names the problem.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import pytest
+
+from course_lib.channel import Disconnected, Timeout, bounded
+from course_lib.testing import channels as battery
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class _State:
+    def __init__(self, cap):
+        self.cap = cap
+        self.items = collections.deque()
+        self.cond = threading.Condition()
+        self.senders = self.receivers = 1
+
+
+class CondSender:
+    """Reference: a bounded sender on one Condition (notify_all on every change)."""
+
+    lose_every = 0  # broken variants override these class attributes
+    ignore_cap = False
+    notify = True
+
+    def __init__(self, state):
+        self.s = state
+        self.count = 0
+
+    def send(self, value, timeout=None):
+        s = self.s
+        end = None if timeout is None else time.monotonic() + timeout
+        with s.cond:
+            while True:
+                if s.receivers == 0:
+                    raise Disconnected("receivers gone", value)
+                if self.ignore_cap or len(s.items) < s.cap:
+                    self.count += 1
+                    if not (self.lose_every and self.count % self.lose_every == 0):
+                        s.items.append(value)
+                    if self.notify:
+                        s.cond.notify_all()
+                    return
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    raise Timeout("full", value)
+                s.cond.wait(left)
+
+    def close(self):
+        with self.s.cond:
+            self.s.senders -= 1
+            self.s.cond.notify_all()
+
+
+class CondReceiver:
+    lifo = False
+    keep = False  # never removes: duplicates
+    hang = False  # waits without timeout and ignores disconnection
+
+    def __init__(self, state):
+        self.s = state
+
+    def recv(self, timeout=None):
+        s = self.s
+        end = None if timeout is None else time.monotonic() + timeout
+        with s.cond:
+            while not s.items:
+                if s.senders == 0 and not self.hang:
+                    raise Disconnected("senders gone")
+                if self.hang:
+                    s.cond.wait()
+                    continue
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    raise Timeout("empty")
+                s.cond.wait(left)
+            if self.keep:
+                return s.items[0]
+            value = s.items.pop() if self.lifo else s.items.popleft()
+            s.cond.notify_all()
+            return value
+
+    def close(self):
+        with self.s.cond:
+            self.s.receivers -= 1
+            self.s.cond.notify_all()
+
+
+def factory(sender=CondSender, receiver=CondReceiver):
+    def make(cap):
+        state = _State(cap)
+        return sender(state), receiver(state)
+    return make
+
+
+@pytest.fixture
+def fast_limits(monkeypatch):
+    """Shorter deadlock limits so the broken channels fail in about a second."""
+    monkeypatch.setattr(battery, "WAIT", 0.5)
+    monkeypatch.setattr(battery, "LIMIT", 1.5)
+
+
+def test_reference_condition_channel_passes_everything():
+    battery.check_channel(factory())
+
+
+def test_course_lib_bounded_passes_everything():
+    assert all(v is None for v in battery.run_battery(bounded).values())
+
+
+def _failures(make, checks):
+    report = battery.run_battery(make, checks=checks)
+    return {k: v for k, v in report.items() if v is not None}
+
+
+def test_catches_lost_message(fast_limits):
+    class Lossy(CondSender):
+        lose_every = 97
+    failed = _failures(factory(sender=Lossy), [battery.spsc, battery.mpmc])
+    assert set(failed) == {"spsc", "mpmc"}
+    assert "lost" in failed["mpmc"] and "exactly once" in failed["mpmc"]
+
+
+def test_catches_no_backpressure():
+    class Unbounded(CondSender):
+        ignore_cap = True
+    failed = _failures(factory(sender=Unbounded), [battery.capacity, battery.timeouts])
+    assert "capacity" in failed and "back-pressure" in failed["capacity"]
+    assert "timeouts" in failed
+
+
+def test_catches_deadlock_quickly(fast_limits):
+    class Silent(CondSender):
+        notify = False  # a receiver waiting without timeout is never woken
+
+    class Hanging(CondReceiver):
+        hang = True
+    t0 = time.monotonic()
+    failed = _failures(factory(sender=Silent, receiver=Hanging), [battery.spsc])
+    assert "still blocked" in failed["spsc"] and "deadlock" in failed["spsc"]
+    assert time.monotonic() - t0 < 10
+
+
+def test_catches_duplicates_and_reordering(fast_limits):
+    class Keeper(CondReceiver):
+        keep = True
+
+    class Stack(CondReceiver):
+        lifo = True
+    dup = _failures(factory(receiver=Keeper), [battery.smoke])
+    assert "smoke" in dup
+    lifo = _failures(factory(receiver=Stack), [battery.smoke, battery.spsc])
+    assert "first in, first out" in lifo["smoke"]
+
+
+def test_catches_missing_disconnection(fast_limits):
+    class NoClose(CondSender):
+        def close(self):
+            pass
+    failed = _failures(factory(sender=NoClose), [battery.disconnection])
+    assert "Disconnected" in failed["disconnection"]
+
+
+def test_unbounded_mode_skips_capacity_checks():
+    report = battery.run_battery(lambda cap: bounded(10**6), bounded=False)
+    assert "capacity" not in report and all(v is None for v in report.values())
+
+
+def test_check_channel_lists_every_failure(fast_limits):
+    class Unbounded(CondSender):
+        ignore_cap = True
+    with pytest.raises(AssertionError, match=r"checks failed:\n- capacity"):
+        battery.check_channel(factory(sender=Unbounded), checks=[battery.smoke, battery.capacity])
+
+
+# ---- exercise checkers (course_lib.testing.channel_exercises) ---------------------------------
+
+from course_lib.channel import merge, pipeline, unbounded  # noqa: E402
+from course_lib.testing import channel_exercises as ex  # noqa: E402
+
+
+def good_pipeline3(items, f, g, h, cap):
+    return pipeline(items, [f, g, h], cap)
+
+
+def test_pipeline_checker_accepts_the_library_pipeline():
+    ex.check_pipeline(good_pipeline3)
+
+
+def test_pipeline_checker_catches_sequential_code():
+    with pytest.raises(AssertionError, match="own thread"):
+        ex.check_pipeline(lambda items, f, g, h, cap: [h(g(f(x))) for x in items])
+
+
+def test_pipeline_checker_catches_missing_backpressure(monkeypatch):
+    import course_lib._channel_patterns as patterns
+    import course_lib.channel as channel
+
+    def no_backpressure(items, f, g, h, cap):  # the library pipeline, but on unbounded channels
+        monkeypatch.setattr(channel, "bounded", lambda cap: unbounded())
+        try:
+            return patterns.pipeline(list(items), [f, g, h], cap)
+        finally:
+            monkeypatch.undo()
+    with pytest.raises(AssertionError, match="back-pressure"):
+        ex.check_pipeline(no_backpressure, caps=(2,))
+
+
+def test_pipeline_checker_catches_a_pipeline_that_swallows_errors():
+    def swallow(items, f, g, h, cap):
+        try:
+            return pipeline(items, [f, g, h], cap)
+        except ValueError:
+            return []  # the error is lost: the caller thinks the run succeeded
+    with pytest.raises(AssertionError, match="re-raise"):
+        ex.check_pipeline(swallow, caps=(2,))
+
+
+def test_fan_in_checker():
+    ex.check_fan_in(lambda rs: list(merge(rs)))
+    with pytest.raises(AssertionError, match="select"):
+        ex.check_fan_in(lambda rs: [m for r in rs for m in r])  # drains one after the other
+
+
+def test_fan_in_checker_catches_stopping_at_first_disconnect():
+    def first_only(rs):
+        from course_lib.channel import Disconnected, select
+        out = []
+        while True:
+            try:
+                out.append(select(rs)[1])
+            except Disconnected:
+                return out
+    with pytest.raises(AssertionError, match="every receiver"):
+        ex.check_fan_in(first_only)
+
+
+def test_backpressure_prediction_checker():
+    ex.check_backpressure_prediction([0.001, 0.004, 0.002], 1, {0, 1}, 240)
+    with pytest.raises(AssertionError, match="largest cost"):
+        ex.check_backpressure_prediction([0.001, 0.004, 0.002], 2, {0, 1}, 250)
+    with pytest.raises(AssertionError, match="before"):
+        ex.check_backpressure_prediction([0.001, 0.004, 0.002], 1, {1, 2}, 250)
+    with pytest.raises(AssertionError, match="slowest stage"):
+        ex.check_backpressure_prediction([0.001, 0.004, 0.002], 1, {0, 1}, 1000 / 7)
