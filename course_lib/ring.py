@@ -39,6 +39,7 @@ from course_lib._channel_base import ChannelStatistics, _deadline
 from course_lib._channel_errors import Closed, Disconnected, Empty, Full, Timeout
 from course_lib._ring import ffi, lib
 from course_lib import _lockq
+from course_lib import _ringpy
 from course_lib._ring_numba import (consume_sum, lockq_consume_sum, lockq_produce_range,
                                     produce_range, recv_array, send_array)
 
@@ -68,6 +69,12 @@ class _Ring:
         self.send = lib.cr_send_i64 if is_int else lib.cr_send_f64
         self.recv = lib.cr_recv_i64 if is_int else lib.cr_recv_f64
         self.ctype = "int64_t *" if is_int else "double *"
+        # The fast path keeps the GIL and never blocks (see _c/ringpy.c for why that matters). It
+        # takes exactly this Python type; anything else (numpy scalars, bools, floats for an int
+        # ring) goes through cffi, which converts or refuses with a clear error.
+        self.fast_type = int if is_int else float
+        self.fast_send = _ringpy.try_send_i64 if is_int else _ringpy.try_send_f64
+        self.fast_recv = _ringpy.try_recv_i64 if is_int else _ringpy.try_recv_f64
 
 
 def _out(ring: _Ring) -> Any:
@@ -259,10 +266,14 @@ class RingSender(_RingEnd):
         """
         if self._closed:
             raise self._closed_error("try_send")
+        ring = self._ring
         try:
-            rc = self._ring.try_send(self._ptr, value)
+            if type(value) is ring.fast_type:
+                rc = ring.fast_send(ring.address, value)
+            else:
+                rc = ring.try_send(self._ptr, value)
         except (TypeError, OverflowError):
-            rc = self._ring.try_send(self._ptr, self._coerce(value))
+            rc = ring.try_send(self._ptr, self._coerce(value))
         if rc:
             if rc == _FULL:
                 raise Full(f"ring is full ({self._ring.capacity} slots)", value)
@@ -287,8 +298,11 @@ class RingSender(_RingEnd):
         if self._closed:
             raise self._closed_error("send")
         ring, ptr = self._ring, self._ptr
-        try:
-            rc = ring.try_send(ptr, value)  # fast path: one C call, no clock, no allocation
+        try:  # fast path: one C call with the GIL held, no clock, no allocation
+            if type(value) is ring.fast_type:
+                rc = ring.fast_send(ring.address, value)
+            else:
+                rc = ring.try_send(ptr, value)
         except (TypeError, OverflowError):
             value = self._coerce(value)
             rc = ring.try_send(ptr, value)
@@ -350,9 +364,13 @@ class RingReceiver(_RingEnd):
         """
         if self._closed:
             raise self._closed_error("try_recv")
-        out = _out(self._ring)
-        rc = self._ring.try_recv(self._ptr, out)
-        if rc == _OK:
+        ring = self._ring
+        value = ring.fast_recv(ring.address)  # GIL held, never blocks: see _c/ringpy.c
+        if value is not None:
+            return value
+        out = _out(ring)
+        rc = ring.try_recv(self._ptr, out)
+        if rc == _OK:  # a message arrived between the two calls
             return out[0]
         if rc == _FULL:
             raise Empty("ring is empty")
@@ -371,9 +389,12 @@ class RingReceiver(_RingEnd):
         if self._closed:
             raise self._closed_error("recv")
         ring, ptr = self._ring, self._ptr
+        value = ring.fast_recv(ring.address)  # fast path, GIL held, never blocks: see _c/ringpy.c
+        if value is not None:
+            return value
         out = _out(ring)
         rc = ring.try_recv(ptr, out)
-        if rc == _OK:
+        if rc == _OK:  # a message arrived between the two calls
             return out[0]
         if rc == _FULL:
             rc = _blocking(lambda t: ring.recv(ptr, out, t), _deadline(timeout))

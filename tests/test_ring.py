@@ -250,3 +250,48 @@ def test_snapshot_sequence_numbers_follow_the_algorithm():
     import matplotlib
     matplotlib.use("Agg")
     assert tx.draw() is not None
+
+
+def test_python_fast_path_keeps_the_gil_and_shares_the_ring():
+    """_ringpy's calls work on the same ring as cffi's, and never release the GIL: while one
+    thread sits in a tight loop of fast-path calls, a second Python thread does not run at all
+    between two of them (sys.setswitchinterval is the only way it could get in)."""
+    import sys
+    import threading
+
+    from course_lib import _ringpy
+    from course_lib import ring as ring_mod
+
+    tx, rx = ring_mod.bounded(8)
+    address = tx._ring.address
+    assert _ringpy.try_send_i64(address, 41) == 0
+    assert rx.recv() == 41
+    tx.send(7)
+    assert _ringpy.try_recv_i64(address) == 7
+    assert _ringpy.try_recv_i64(address) is None  # empty
+    with pytest.raises(TypeError):
+        _ringpy.try_send_i64(address)
+    with pytest.raises(OverflowError):
+        _ringpy.try_send_i64(address, 2**64)
+
+    ticks, stop = [0], threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks[0] += 1
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)  # the GIL changes hands only when released or after 1 s
+    t = threading.Thread(target=ticker)
+    try:
+        t.start()
+        before = ticks[0]
+        for _ in range(20_000):
+            _ringpy.try_send_i64(address, 1)
+            _ringpy.try_recv_i64(address)
+        during = ticks[0] - before
+    finally:
+        stop.set()
+        sys.setswitchinterval(old)
+        t.join(10)
+    assert during == 0, f"the ticker ran {during} times: a fast-path call released the GIL"
