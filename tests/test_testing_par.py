@@ -1,0 +1,222 @@
+"""Tests for course_lib.testing.par: the c01 checkers accept correct answers and reject
+plausible wrong ones with a message that teaches."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from numba import njit, prange
+
+from course_lib import par
+from course_lib._par_kernels import _hist_thread
+from course_lib.machine import usable_cores
+from course_lib.testing import par as checks
+
+pytestmark = pytest.mark.timeout(300)
+MULTICORE = usable_cores() >= 2 and numba.config.NUMBA_NUM_THREADS >= 2
+
+
+# ---------------------------------------------------------------------------- exercise 1
+@njit(parallel=True)
+def sum_sq_good(x, mu):
+    s = 0.0
+    for i in prange(x.shape[0]):
+        d = x[i] - mu
+        s += d * d
+    return s
+
+
+@njit(parallel=True)
+def sum_sq_range(x, mu):  # parallel=True but a plain range: nothing to parallelise
+    s = 0.0
+    for i in range(x.shape[0]):
+        d = x[i] - mu
+        s += d * d
+    return s
+
+
+@njit
+def sum_sq_not_parallel(x, mu):
+    s = 0.0
+    for i in prange(x.shape[0]):
+        d = x[i] - mu
+        s += d * d
+    return s
+
+
+@njit(parallel=True)
+def sum_sq_wrong(x, mu):  # forgot the square
+    s = 0.0
+    for i in prange(x.shape[0]):
+        s += x[i] - mu
+    return s
+
+
+def sum_sq_python(x, mu):
+    return float(((x - mu) ** 2).sum())
+
+
+def test_prange_reduction_accepts_a_correct_answer():
+    checks.check_prange_reduction(sum_sq_good)
+
+
+@pytest.mark.parametrize("fn, message", [
+    (sum_sq_wrong, "sum_of_squares"),
+    (sum_sq_python, "numba function"),
+    (sum_sq_not_parallel, "parallel=True"),
+    (sum_sq_range, "prange"),
+])
+def test_prange_reduction_rejects(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_prange_reduction(fn)
+
+
+@pytest.mark.skipif(not MULTICORE, reason="needs two usable cores")
+def test_work_split_detects_one_thread_work():
+    @njit(parallel=True)
+    def lopsided(x):  # a prange over 2 items where item 0 does all the work
+        out = np.zeros(2)
+        for k in prange(2):
+            if k == 0:
+                s = 0.0
+                for i in range(x.shape[0]):
+                    s += x[i] * x[i]
+                out[k] = s
+        return out[0]
+
+    x = np.random.default_rng(0).random(4_000_000)
+    verdicts = []
+    for _ in range(3):  # timing on a shared machine: one lucky run must not decide
+        try:
+            verdicts.append(checks.check_work_is_split(lambda: lopsided(x), lambda: sum_sq_good(x, 0.0),
+                                                       "lopsided"))
+        except AssertionError as e:
+            assert "barely faster" in str(e)
+            return
+    assert not all(verdicts), "a one-thread kernel was judged parallel three times in a row"
+    pytest.skip("the machine is too busy to tell parallel from sequential by timing")
+
+
+# ---------------------------------------------------------------------------- exercise 2
+@njit(parallel=True)
+def hist_good(data, nbins):
+    chunks = numba.get_num_threads()
+    n = data.shape[0]
+    size = (n + chunks - 1) // chunks
+    partial = np.zeros((chunks, nbins), np.int64)
+    for c in prange(chunks):
+        for i in range(c * size, min(n, (c + 1) * size)):
+            partial[c, data[i]] += 1
+    return partial.sum(axis=0)
+
+
+@njit(parallel=True)
+def hist_off_by_one(data, nbins):
+    hist = np.zeros(nbins, np.int64)
+    for i in range(data.shape[0]):
+        if data[i] > 0:
+            hist[data[i] - 1] += 1
+    return hist
+
+
+@njit(parallel=True)
+def hist_sequential(data, nbins):
+    hist = np.zeros(nbins, np.int64)
+    for i in range(data.shape[0]):
+        hist[data[i]] += 1
+    return hist
+
+
+@njit(parallel=True)
+def hist_racy(data, nbins):
+    hist = np.zeros(nbins, np.int64)
+    for i in prange(data.shape[0]):
+        hist[data[i]] += 1
+    return hist
+
+
+def test_histogram_accepts_correct_answers():
+    checks.check_histogram_fixed(hist_good)
+    checks.check_histogram_fixed(_hist_thread)
+
+
+@pytest.mark.parametrize("fn, message", [(hist_off_by_one, "wrong"), (hist_sequential, "prange")])
+def test_histogram_rejects(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_histogram_fixed(fn)
+
+
+@pytest.mark.skipif(not MULTICORE, reason="a race needs two cores")
+def test_histogram_rejects_the_racy_version_with_a_count_of_lost_increments():
+    for _ in range(3):  # on a loaded machine the two threads may not overlap in one attempt
+        try:
+            checks.check_histogram_fixed(hist_racy)
+        except AssertionError as e:
+            assert "lost" in str(e) and "old + 1" in str(e)
+            return
+    pytest.skip("the race did not show in 3 attempts: the machine is too busy to overlap threads")
+
+
+# ---------------------------------------------------------------------------- exercise 3
+def tree_sum_good(node):
+    if node is None:
+        return 0
+    a, b = par.join(lambda: tree_sum_good(node.left), lambda: tree_sum_good(node.right))
+    return node.value + a + b
+
+
+def tree_sum_no_join(node):
+    if node is None:
+        return 0
+    return node.value + tree_sum_no_join(node.left) + tree_sum_no_join(node.right)
+
+
+def tree_sum_forgets_left(node):
+    if node is None:
+        return 0
+    a, b = par.join(lambda: 0, lambda: tree_sum_forgets_left(node.right))
+    return node.value + a + b
+
+
+def test_tree_sum_accepts_a_join_solution():
+    checks.check_tree_sum(tree_sum_good)
+
+
+@pytest.mark.parametrize("fn, message", [(tree_sum_no_join, "join"), (tree_sum_forgets_left, "expected")])
+def test_tree_sum_rejects(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_tree_sum(fn)
+
+
+# ---------------------------------------------------------------------------- exercise 4
+def pick_good(timings, tolerance=0.1):
+    if not timings:
+        raise ValueError("empty")
+    best = min(timings.values())
+    return min(c for c, t in timings.items() if t <= (1 + tolerance) * best)
+
+
+def pick_fastest(timings, tolerance=0.1):
+    return min(timings, key=timings.get)
+
+
+def pick_largest(timings, tolerance=0.1):
+    best = min(timings.values())
+    return max(c for c, t in timings.items() if t <= (1 + tolerance) * best)
+
+
+def pick_no_error(timings, tolerance=0.1):
+    if not timings:
+        return None
+    return pick_good(timings, tolerance)
+
+
+def test_pick_chunk_size_accepts_and_uses_measurements():
+    checks.check_pick_chunk_size(pick_good, measured={1: 0.3, 16: 0.1, 256: 0.098})
+    assert checks.reference_pick_chunk_size({1: 0.3, 16: 0.1, 256: 0.098}) == 16
+
+
+@pytest.mark.parametrize("fn", [pick_fastest, pick_largest, pick_no_error])
+def test_pick_chunk_size_rejects(fn):
+    with pytest.raises(AssertionError):
+        checks.check_pick_chunk_size(fn)
