@@ -64,15 +64,9 @@ def _default_num_threads() -> int:
         if n < 1:
             raise ValueError(f"COURSE_NUM_THREADS must be a positive integer, got {text!r}")
         return n
-    try:
-        from course_lib.machine import usable_cores
+    from course_lib.machine import usable_cores  # never raises; at least 1
 
-        return usable_cores()
-    except Exception:  # the machine probe is optional; affinity is a good second guess
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except (AttributeError, OSError):
-            return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 class TimelineEvent(NamedTuple):

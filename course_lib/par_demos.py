@@ -92,7 +92,7 @@ def chunk_size_explorer(chunk_sizes: Sequence[int] | None = None, max_threads: i
     """Measure speedup against chunk size and thread count, live (ipywidgets).
 
     Draws the default figure at once (all thread counts up to ``max_threads``); in JupyterLab a
-    slider picks the item count and a button re-measures. Under a headless kernel
+    slider picks the item count (re-measured on release) and a button re-measures. Under a headless kernel
     (``COURSE_HEADLESS=1``) only the default figure is drawn and nothing waits for input.
 
     Args:
@@ -107,10 +107,9 @@ def chunk_size_explorer(chunk_sizes: Sequence[int] | None = None, max_threads: i
         >>> chunk_size_explorer(chunk_sizes=[10, 100], max_threads=1, n=500)  # doctest: +SKIP
     """
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from course_lib.machine import usable_cores
-    from course_lib.widgets import headless
+    from course_lib.widgets import live_figure
 
     max_threads = usable_cores() if max_threads is None else max_threads
     n0 = pick(20_000, 4_000) if n is None else n
@@ -143,26 +142,12 @@ def chunk_size_explorer(chunk_sizes: Sequence[int] | None = None, max_threads: i
         fig.tight_layout()
         plt.show()
 
-    if headless():
-        draw(n0)
-        return None
     import ipywidgets as w
 
     size = w.IntSlider(value=n0, min=max(100, n0 // 20), max=n0 * 5, step=max(100, n0 // 20),
-                       description="items")
+                       description="items", continuous_update=False)
     button = w.Button(description="measure")
-    out = w.Output()
-
-    def redraw(*_):
-        with out:
-            out.clear_output(wait=True)
-            draw(size.value)
-
-    button.on_click(redraw)
-    box = w.VBox([w.HBox([size, button]), out])
-    display(box)
-    redraw()
-    return box
+    return live_figure(lambda: draw(size.value), [size, button])
 
 
 def uneven_costs(n: int, total_rounds: int, skew: float = 8.0) -> list[int]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from course_lib.amdahl import amdahl_speedup, gustafson_speedup
 
-__all__ = ["headless", "amdahl_explorer", "scaling_explorer"]
+__all__ = ["headless", "live_figure", "amdahl_explorer", "scaling_explorer"]
 
 
 def headless() -> bool:
@@ -21,8 +21,20 @@ def headless() -> bool:
     return os.environ.get("COURSE_HEADLESS", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
-def _show(draw: Callable[[], None], controls: list):
-    """Draw once; in a live session put the figure in an Output under the controls."""
+def live_figure(draw: Callable[[], None], controls: list):
+    """Show a figure that redraws when a control changes, or a still figure when headless.
+
+    The building block of every explorer in the course: ``draw()`` makes a matplotlib figure from
+    the controls' current values. It runs once at once; then again whenever a slider or drop-down
+    changes value or a button is clicked. Headless, only the first figure is drawn.
+
+    Args:
+        draw: a function of no arguments that draws one figure.
+        controls: ipywidgets controls (sliders, drop-downs, buttons), shown in a row above.
+
+    Returns:
+        The widget box in a live session, None when headless.
+    """
     import matplotlib.pyplot as plt
     from IPython.display import display
 
@@ -93,7 +105,7 @@ def amdahl_explorer(serial_fraction: float = 0.1, cores: int = 8, max_cores: int
                title=f"s = {s:.3f}: {a:.2f}x on {n} cores (efficiency {a / n:.0%}); limit {limit}")
         ax.legend(fontsize="small")
 
-    return _show(draw, [s_slider, n_slider])
+    return live_figure(draw, [s_slider, n_slider])
 
 
 def scaling_explorer(make_work: Callable[[int], Callable], sizes: Sequence[int], *, via: str = "numba",
@@ -141,4 +153,4 @@ def scaling_explorer(make_work: Callable[[int], Callable], sizes: Sequence[int],
         for note in result.notes:
             fig.text(0.01, 0.01, f"note: {note}", fontsize="small")
 
-    return _show(draw, [size, threads, button])
+    return live_figure(draw, [size, threads, button])
