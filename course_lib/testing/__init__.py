@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CheckTimeout", "call_with_timeout", "check_close", "check_raises"]
+__all__ = ["CheckTimeout", "call_with_timeout", "join_all", "check_close", "check_raises"]
 
 
 class CheckTimeout(AssertionError):
@@ -64,6 +65,27 @@ def call_with_timeout(fn: Callable, *args, timeout: float = 10.0, what: str | No
     if "error" in box:
         raise box["error"]
     return box.get("value")
+
+
+def join_all(threads: list[threading.Thread], timeout: float, what: str, hint: str) -> None:
+    """Wait for threads until one shared deadline; fail with :class:`CheckTimeout` if any is stuck.
+
+    Args:
+        threads: started threads (make them daemons, so that a stuck one cannot keep the
+            process alive).
+        timeout: seconds for all of them together.
+        what: names the experiment in the message.
+        hint: what the learner should look for, appended to the message.
+
+    Raises:
+        CheckTimeout: saying how many threads were still running.
+    """
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = sum(t.is_alive() for t in threads)
+    if stuck:
+        raise CheckTimeout(f"{what}: {stuck} of {len(threads)} threads were still waiting after {timeout:g} s. {hint}")
 
 
 def check_close(actual, expected, *, rtol: float = 1e-9, atol: float = 0.0, what: str = "the result") -> None:

@@ -31,6 +31,7 @@ import time
 from typing import Any, Callable, Iterable, Optional
 
 from course_lib.channel import Disconnected
+from course_lib.testing import join_all
 
 __all__ = ["smoke", "capacity", "spsc", "mpmc", "disconnection", "timeouts", "linearizable",
            "fairness", "stress", "CHECKS", "run_battery", "check_channel", "STRIDE"]
@@ -84,14 +85,7 @@ def _run_threads(targets: Iterable[Callable[[], None]], what: str, limit: float)
     threads = [threading.Thread(target=wrap(t), daemon=True) for t in targets]
     for t in threads:
         t.start()
-    end = time.monotonic() + limit
-    for t in threads:
-        t.join(max(0.0, end - time.monotonic()))
-    stuck = sum(t.is_alive() for t in threads)
-    if stuck:
-        raise AssertionError(f"{what}: {stuck} of {len(threads)} threads were still blocked after "
-                             f"{limit:.0f} s: a deadlock or a lost wake-up (a waiting thread that "
-                             f"nobody notifies)")
+    join_all(threads, limit, what, "A deadlock, or a lost wake-up (a waiting thread that nobody notifies)?")
     if errors:
         exc = errors[0]
         if isinstance(exc, AssertionError):

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from course_lib.atomics import Ordering, fetch_add_unchecked, load_unchecked, spin_loop
-from course_lib.testing import CheckTimeout, call_with_timeout
+from course_lib.testing import CheckTimeout, call_with_timeout, join_all
 
 __all__ = ["check_mutual_exclusion", "check_numba_lock", "check_queue", "check_numba_queue",
            "check_treiber", "check_padded_stats", "check_choices", "STRIDE"]
@@ -38,14 +38,8 @@ _X = Ordering.Relaxed
 
 
 def _join_all(threads: list[threading.Thread], timeout: float, what: str) -> None:
-    deadline = time.perf_counter() + timeout
-    for t in threads:
-        t.join(max(0.0, deadline - time.perf_counter()))
-    stuck = sum(t.is_alive() for t in threads)
-    if stuck:
-        raise CheckTimeout(f"{what}: {stuck} of {len(threads)} threads still waiting after "
-                           f"{timeout:g} s. Look for a release that does not release, a wait "
-                           "loop whose condition never changes, or a lost wake-up.")
+    join_all(threads, timeout, what, "Look for a release that does not release, a wait loop whose "
+             "condition never changes, or a lost wake-up.")
 
 
 # ----------------------------------------------------------------------------- Python locks
