@@ -15,6 +15,8 @@ from setuptools import Extension, setup
 
 _HERE = Path(__file__).parent
 _BUILDERS = sorted((_HERE / "course_lib" / "_c").glob("build_*.py"))
+if not _BUILDERS:  # e.g. an sdist made without them: fail now, not at import time
+    raise RuntimeError("no course_lib/_c/build_*.py found: the C extensions cannot be built")
 
 _RINGPY = Extension(
     "course_lib._ringpy",

@@ -54,9 +54,38 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PATH=path, COURSE_QUICK="1", COURSE_HEADLESS="1", PYTHONWARNINGS="ignore")
 
 
+def _kill_tree(pid: int) -> None:
+    """Kill a process and every process below it.
+
+    The kernel that nbgrader starts runs in a session of its own, so killing nbgrader's process
+    (or its group) would leave a stuck kernel spinning on a core for the rest of the grading run,
+    slowing every later submission down; it is still nbgrader's child, so walk the tree.
+    """
+    import psutil
+
+    try:
+        top = psutil.Process(pid)
+        family = top.children(recursive=True) + [top]
+    except psutil.NoSuchProcess:
+        return
+    for proc in family:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=10)
+
+
 def _nbgrader(root: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={root}"]
-    return subprocess.run(cmd, cwd=root, env=_env(), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.Popen(cmd, cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc.pid)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _check(proc: subprocess.CompletedProcess, what: str) -> None:

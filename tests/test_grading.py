@@ -78,3 +78,42 @@ def test_hang_and_crash_cost_only_that_student(tmp_path):
     assert scores["good"].status == "graded" and scores["good"].score == 3
     assert scores["loops"].status == "graded" and scores["loops"].score == 0
     assert scores["crashes"].score == 0 and scores["crashes"].status in ("graded", "failed")
+
+
+@pytest.mark.notebooks
+def test_a_kernel_that_ignores_interrupts_is_killed_at_the_wall_limit(tmp_path):
+    """A submission whose kernel cannot be interrupted (here: SIGINT blocked, as in a long C or
+    numba loop that holds the GIL) is stopped by the per-submission wall limit, and its kernel is
+    killed with it instead of spinning on for the rest of the grading run."""
+    import psutil
+
+    # By default nbgrader gives up on such a submission at its first IOPub timeout (0 points, and
+    # nbclient shuts the kernel down). Turned off here, every cell waits out its timeout, so the
+    # run reaches the wall limit: the path where course_lib.grading must kill the kernel itself.
+    (tmp_path / "nbgrader_config.py").write_text(
+        (ROOT / "nbgrader_config.py").read_text()
+        + "\nc.Execute.timeout = 3\nc.Execute.raise_on_iopub_timeout = False\n")
+    nb = nbformat.v4.new_notebook(cells=[
+        _cell("solution", "def answer():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION\n", "answer"),
+        _cell("tests", "assert answer() == 42\n", "test_answer"),
+    ] + [_cell("tests", "assert answer() == 42\n", f"test_more_{i}") for i in range(20)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "solutions" / "t_stuck").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "solutions" / "t_stuck" / "t.ipynb")
+    sub = nbformat.read(tmp_path / "solutions" / "t_stuck" / "t.ipynb", as_version=4)
+    # SIGINT blocked, and a C call that keeps the GIL (ctypes.PyDLL), like a numba loop without
+    # nogil: neither the interrupt nor ipykernel's parent-watching thread can stop it.
+    sub.cells[0].source = textwrap.dedent(f"""\
+        import ctypes, os, signal
+        open({str(tmp_path / 'kernel.pid')!r}, "w").write(str(os.getpid()))
+        signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT}})
+        def answer():
+            ctypes.PyDLL(None).sleep(3600)
+        """)
+    (tmp_path / "submitted" / "stuck" / "t_stuck").mkdir(parents=True)
+    nbformat.write(sub, tmp_path / "submitted" / "stuck" / "t_stuck" / "t.ipynb")
+    [score] = grading.grade(tmp_path, timeout=25)
+    assert score.status == "timeout" and score.score == 0, score
+    pid = int((tmp_path / "kernel.pid").read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, \
+        "the stuck kernel survived the grader"
