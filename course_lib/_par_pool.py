@@ -461,13 +461,18 @@ class ThreadPool:
     # ------------------------------------------------------------------ internals
     def _run_root(self, fn: Callable[[], Any]) -> Any:
         """Hand ``fn`` to a worker from a thread outside the pool and block until it is done."""
-        if self._closed:
-            raise RuntimeError("this ThreadPool is closed; create a new one")
         latch = threading.Lock()
         latch.acquire()
         job = _Job(fn, False, None, latch)
-        self._injected += 1  # only approximate if several outside threads inject at once
-        self._injector.append(job)
+        # The check and the append under one lock: close() sets _closed under it too, so a job
+        # is either appended before that (close's final drain, or a worker, will finish it) or
+        # refused here. Checking first and appending later could slip a job in after the drain,
+        # and its latch would never be released.
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this ThreadPool is closed; create a new one")
+            self._injected += 1
+            self._injector.append(job)
         if self._sleepers:
             self._wake_one()
         latch.acquire()  # released by the worker after job.done

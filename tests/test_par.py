@@ -242,6 +242,50 @@ class TestPool:
             p.join(lambda: 1, lambda: 2)
         assert all(not w.thread.is_alive() for w in p._workers)
 
+    def test_install_racing_close_fails_or_finishes_never_hangs(self):
+        """A root job slipped in between install's closed-check and close's final drain would
+        wait for ever: force exactly that interleaving."""
+        from collections import deque
+
+        p = par.ThreadPool(2)
+        closer = threading.Thread(target=p.close, daemon=True)
+
+        class CloseBeforeAppend(deque):
+            def append(self, job):
+                if not closer.is_alive() and not p.closed:
+                    closer.start()
+                    closer.join(1.0)  # close runs to the end here, unless append blocks it
+                super().append(job)
+
+        p._injector = CloseBeforeAppend()
+        try:
+            assert _run_with_timeout(lambda: p.install(lambda: 42), timeout=15) == 42
+        except RuntimeError as e:
+            assert "closed" in str(e)
+        closer.join(10)
+        assert not closer.is_alive() and p.closed
+
+    def test_many_installs_while_closing_never_hang(self):
+        for _ in range(20):
+            p = par.ThreadPool(2)
+            outcomes = []
+
+            def client(k):
+                try:
+                    outcomes.append(p.install(lambda: k) if k % 2 else p.join(lambda: k, lambda: -k))
+                except RuntimeError as e:
+                    assert "closed" in str(e)
+                    outcomes.append("closed")
+
+            clients = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(8)]
+            for t in clients:
+                t.start()
+            p.close()
+            for t in clients:
+                t.join(10)
+            assert not any(t.is_alive() for t in clients), "an install hung on a closing pool"
+            assert len(outcomes) == len(clients)
+
     @pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (2.0, TypeError),
                                             ("2", TypeError), (True, TypeError)])
     def test_bad_num_threads(self, bad, error):

@@ -2,12 +2,18 @@
 plausible wrong ones (racy, serial, lucky, too-weak orderings, wrong predictions)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
+import numba
 import numpy as np
 import pytest
 from numba import njit, prange
 
 from course_lib.atomics import (Ordering, compare_exchange, compare_exchange_weak, fetch_add,
-                                fetch_max, load, spin_loop, store)
+                                fence, fetch_max, load, spin_loop, store)
 from course_lib.litmus import allowed
 from course_lib.machine import usable_cores
 from course_lib.testing.atomics import (check_fetch_max, check_one_shot,
@@ -66,6 +72,36 @@ def test_histogram_rejects_racy():
     # busy) the counts may be lucky, and then the check of the compiled code fails it.
     with pytest.raises(AssertionError, match="lost|no atomic add"):
         check_parallel_histogram(hist_racy)
+
+
+def _run_in_subprocess(code: str, threads: int) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.timeout(300)
+def test_histogram_accepts_atomic_with_one_numba_thread():
+    # NUMBA_NUM_THREADS=1 is the machine's setting, not the learner's mistake: a correct answer
+    # passes, the note goes to stdout and nothing to stderr (stderr zeroes a graded cell).
+    out = _run_in_subprocess("""
+        import numba
+        from numba import njit, prange
+        from course_lib.atomics import Ordering, fetch_add
+        from course_lib.testing.atomics import check_parallel_histogram
+
+        @njit(parallel=True)
+        def histogram(data, bins):
+            for i in prange(data.size):
+                fetch_add(bins, data[i], 1, Ordering.Relaxed)
+
+        numba.set_num_threads(1)  # and a learner's own setting on the main thread is no fault
+        check_parallel_histogram(histogram)
+        print("PASSED")
+    """, threads=1)
+    assert out.returncode == 0 and "PASSED" in out.stdout, out.stdout + out.stderr
+    assert "1 thread" in out.stdout
+    assert out.stderr == "", out.stderr
 
 
 def test_histogram_rejects_non_numba():
@@ -137,6 +173,37 @@ def test_fetch_max_rejects_single_try():
             check_fetch_max(max_one_try, n=200_000)
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(usable_cores() < 2 or numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="needs two numba threads racing")
+def test_fetch_max_accepts_cas_loop_after_set_num_threads():
+    # The kernel runs on a helper thread, whose numba thread count is not the notebook's: the
+    # chunks the check expects must be the ones the kernel used, or a correct answer fails.
+    out = _run_in_subprocess("""
+        import numba
+        from numba import njit
+        from course_lib.atomics import Ordering, compare_exchange_weak, load
+        from course_lib.testing.atomics import check_fetch_max
+
+        @njit
+        def my_fetch_max(cells, i, value):
+            seen = load(cells, i, Ordering.Relaxed)
+            while seen < value:
+                ok, seen = compare_exchange_weak(cells, i, seen, value, Ordering.AcqRel,
+                                                 Ordering.Relaxed)
+                if ok:
+                    break
+            return seen
+
+        numba.set_num_threads(1)
+        for _ in range(3):
+            check_fetch_max(my_fetch_max)
+        print("PASSED")
+    """, threads=2)
+    assert out.returncode == 0 and "PASSED" in out.stdout, out.stdout + out.stderr
+    assert out.stderr == "", out.stderr
+
+
 # ----------------------------------------------------------------------------- one-shot flag
 @njit(nogil=True)
 def publish_ok(data, flag, value):
@@ -164,6 +231,47 @@ def consume_relaxed(data, flag):
     return data[0]
 
 
+@njit(nogil=True)
+def publish_release_on_data(data, flag, value):  # the Release is on the wrong variable
+    store(data, 0, value, Ordering.Release)
+    store(flag, 0, 1, Ordering.Relaxed)
+
+
+@njit(nogil=True)
+def consume_acquire_on_data(data, flag):  # the Acquire is on the wrong variable
+    while load(flag, 0, Ordering.Relaxed) == 0:
+        spin_loop()
+    return load(data, 0, Ordering.Acquire)
+
+
+@njit(nogil=True)
+def publish_release_plain_flag(data, flag, value):
+    store(data, 0, value, Ordering.Release)
+    flag[0] = 1
+
+
+@njit(nogil=True)
+def publish_fence(data, flag, value):  # a Release fence before a Relaxed store: correct
+    data[0] = value
+    fence(Ordering.Release)
+    store(flag, 0, 1, Ordering.Relaxed)
+
+
+@njit(nogil=True)
+def consume_fence(data, flag):  # a Relaxed load, then an Acquire fence: correct
+    while load(flag, 0, Ordering.Relaxed) == 0:
+        spin_loop()
+    fence(Ordering.Acquire)
+    return data[0]
+
+
+@njit(nogil=True)
+def publish_fence_too_late(data, flag, value):
+    data[0] = value
+    store(flag, 0, 1, Ordering.Relaxed)
+    fence(Ordering.Release)
+
+
 @njit
 def consume_gil(data, flag):
     while load(flag, 0, Ordering.Acquire) == 0:
@@ -182,10 +290,18 @@ def test_one_shot_accepts_release_acquire():
     check_one_shot(publish_ok, consume_ok, rounds=50)
 
 
+def test_one_shot_accepts_fences():
+    check_one_shot(publish_fence, consume_fence, rounds=20)
+
+
 @pytest.mark.parametrize("pub,con,message", [
     (publish_relaxed, consume_ok, "without Release"),
     (publish_ok, consume_relaxed, "without Acquire"),
     (publish_ok, consume_gil, "nogil"),
+    (publish_release_on_data, consume_ok, "flag with Ordering.Relaxed"),
+    (publish_ok, consume_acquire_on_data, "flag with Ordering.Relaxed"),
+    (publish_release_plain_flag, consume_ok, "never writes flag"),
+    (publish_fence_too_late, consume_ok, "flag with Ordering.Relaxed"),
 ])
 def test_one_shot_rejects(pub, con, message):
     with pytest.raises(AssertionError, match=message):

@@ -169,6 +169,49 @@ def test_numba_lock_checker_catches_deadlock_and_unsticks_threads():
     assert time.perf_counter() - start < 15
 
 
+def _slow_to_compile(seconds):
+    """An intrinsic whose typing sleeps once: a function calling it compiles slowly."""
+    from numba.core import types as nbtypes
+    from numba.extending import intrinsic
+
+    slept = []
+
+    @intrinsic
+    def slow(typingctx):
+        if not slept:
+            slept.append(True)
+            time.sleep(seconds)
+
+        def codegen(context, builder, signature, args):
+            return context.get_dummy_value()
+        return nbtypes.none(), codegen
+    return slow
+
+
+def test_numba_lock_checker_does_not_count_compiling_as_the_run():
+    slow = _slow_to_compile(6.5)  # longer than the old bound of timeout + 5 s
+
+    @numba.njit
+    def slow_acquire(words, i):
+        slow()
+        L.ttas_acquire(words, i)
+
+    C.check_numba_lock(slow_acquire, _plain_release, n=1000, timeout=1.0)
+
+
+def test_numba_lock_checker_says_when_compiling_takes_too_long(monkeypatch):
+    slow = _slow_to_compile(2.0)
+
+    @numba.njit
+    def slow_acquire(words, i):
+        slow()
+        L.ttas_acquire(words, i)
+
+    monkeypatch.setattr(C, "_COMPILE_TIMEOUT", 0.3)
+    with pytest.raises(CheckTimeout, match="compiling"):
+        C.check_numba_lock(slow_acquire, _plain_release, n=1000)
+
+
 def test_numba_lock_checker_wants_numba_functions():
     with pytest.raises(TypeError, match="njit"):
         C.check_numba_lock(lambda w, i: None, _plain_release)
@@ -411,6 +454,29 @@ def _padded(threads):
 def test_padded_stats_accepts_padding():
     r = C.check_padded_stats(_padded, min_ratio=0.0, n=200_000)
     assert np.isnan(r) or r > 0
+
+
+def test_padded_stats_judges_layout_only_on_hyperthreads_of_one_core(tmp_path, monkeypatch,
+                                                                     capsys):
+    # Every CPU we may use is a hyperthread of core 0: they share an L1 cache, false sharing
+    # costs little there, and a correct layout must not fail for lack of a speedup.
+    import os
+
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(2)
+    for cpu in cpus:
+        topo = tmp_path / f"cpu{cpu}" / "topology"
+        topo.mkdir(parents=True)
+        (topo / "core_id").write_text("0\n")
+        (topo / "physical_package_id").write_text("0\n")
+    monkeypatch.setattr(C, "_SYSFS_CPU", str(tmp_path))
+    monkeypatch.setattr("course_lib.machine.usable_cores", lambda: 2)
+    if not hasattr(os, "sched_getaffinity"):
+        monkeypatch.setattr(C, "_separate_cores", lambda: 1)
+    monkeypatch.setattr(C, "_stats_time", lambda stats, threads, n: 1.0)  # no gain from padding
+    r = C.check_padded_stats(_padded)
+    assert np.isnan(r)
+    out = capsys.readouterr()
+    assert "not judged" in out.out and out.err == ""
 
 
 @pytest.mark.parametrize("make, match", [

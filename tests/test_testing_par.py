@@ -8,7 +8,7 @@ import pytest
 from numba import njit, prange
 
 from course_lib import par
-from course_lib._par_kernels import _hist_thread
+from course_lib._par_kernels import _hist_thread, sum_prange
 from course_lib.machine import usable_cores
 from course_lib.testing import par as checks
 
@@ -95,6 +95,89 @@ def test_work_split_detects_one_thread_work():
             return
     assert not all(verdicts), "a one-thread kernel was judged parallel three times in a row"
     pytest.skip("the machine is too busy to tell parallel from sequential by timing")
+
+
+@njit(parallel=True)
+def sum_sq_trivial_parfor(x, mu):  # a parallel array expression, then a serial sum loop
+    d = x - mu
+    s = 0.0
+    for i in range(d.shape[0]):
+        s += d[i] * d[i]
+    return s
+
+
+def _spy_on_work_split(monkeypatch):
+    """Record what check_work_is_split was given and what it returned (True: judged and good
+    enough; False: not judged, the machine was too busy or has one core)."""
+    seen = []
+    real = checks.check_work_is_split
+
+    def spy(call, reference, name):
+        seen.append({"call": call, "reference": reference})
+        seen[-1]["judged"] = real(call, reference, name)
+        return seen[-1]["judged"]
+
+    monkeypatch.setattr(checks, "check_work_is_split", spy)
+    return seen
+
+
+def test_prange_reduction_times_only_the_reduction_in_its_reference(monkeypatch):
+    # A reference that squares with NumPy inside the timing runs a serial pass over 32 MB per
+    # call, scales poorly, and then the timing never judges anything: it must only reduce.
+    import tracemalloc
+
+    seen = _spy_on_work_split(monkeypatch)
+    checks.check_prange_reduction(sum_sq_good)
+    reference = seen[-1]["reference"]
+    reference()
+    tracemalloc.start()
+    try:
+        reference()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, f"the timed reference allocates {peak:,} bytes per call"
+
+
+@pytest.mark.skipif(not MULTICORE, reason="needs two usable cores")
+def test_prange_reduction_rejects_a_trivial_parfor_with_a_serial_sum(monkeypatch):
+    # Its parfor (d = x - mu) passes the structure check; only the timing can catch it, and the
+    # timing is judged only when the reference reduction scales in the same run.
+    seen = _spy_on_work_split(monkeypatch)
+    for _ in range(3):  # timing on a shared machine: an unjudged run must not decide
+        try:
+            checks.check_prange_reduction(sum_sq_trivial_parfor)
+        except AssertionError as e:
+            assert "barely faster" in str(e)
+            return
+        assert not seen[-1]["judged"], ("a serial sum behind a trivial parallel array "
+                                        "expression was judged as parallel as the reference")
+    pytest.skip("the machine is too busy to judge by timing: the reference did not scale")
+
+
+def test_parallel_structure_needs_a_compiled_function():
+    @njit(parallel=True)
+    def never_called(x):
+        s = 0.0
+        for i in prange(x.shape[0]):
+            s += x[i]
+        return s
+
+    with pytest.raises(AssertionError, match="not been compiled"):
+        checks.check_parallel_structure(never_called, "never_called")
+
+
+def test_parallel_structure_says_on_stdout_when_numba_internals_differ(capsys):
+    class Compiled:
+        metadata: dict = {}  # no "parfor_diagnostics": as if numba kept it elsewhere
+
+    class Fake:
+        targetoptions = {"parallel": True}
+        overloads = {("float64[:]",): Compiled()}
+
+    checks.check_parallel_structure(Fake(), "fake")
+    out = capsys.readouterr()
+    assert "timing only" in out.out and out.err == ""
 
 
 # ---------------------------------------------------------------------------- exercise 2
