@@ -110,6 +110,9 @@ def speedup_plot(scaling=None, ax=None, *, threads: Sequence[int] | None = None,
     ax.plot(n, sp, "o", color="C0", ms=7, label=label)
     ax.set(xlabel="threads", ylabel="speedup over 1 thread", xlim=(0.8, top + 0.2), ylim=(0, top + 0.5))
     ax.set_xticks(n)
+    if n.size == 1:
+        ax.text(0.5, 0.5, "only one thread count was measured (one usable core?):\nno speedup to show",
+                transform=ax.transAxes, ha="center", va="center", fontsize="small", color="0.3")
     ax.legend(fontsize="small")
     return ax
 

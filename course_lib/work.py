@@ -29,7 +29,8 @@ def spin(rounds: int, seed: int = 1) -> int:
 
     Args:
         rounds: number of steps, 0 <= rounds < 2**64.
-        seed: starting state (0 is replaced by 1, xorshift's fixed point being 0).
+        seed: starting state; 0 is replaced by 1 (xorshift stays at 0 forever), every other seed
+            gives its own chain.
 
     Returns:
         The final 64-bit state: depends on every step, so no compiler can skip the work.

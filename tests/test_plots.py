@@ -14,6 +14,11 @@ def test_speedup_plot_from_raw_data_draws_measured_ideal_and_fit():
     assert np.allclose(ax.get_lines()[2].get_ydata(), amdahl_speedup(0.1, n))
 
 
+def test_speedup_plot_says_why_a_single_point_has_no_curve():
+    ax = plots.speedup_plot(threads=[1], speedups=[1.0])
+    assert any("one usable core" in t.get_text() for t in ax.texts)
+
+
 def test_speedup_plot_needs_data():
     with pytest.raises(ValueError):
         plots.speedup_plot()

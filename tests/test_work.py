@@ -7,7 +7,7 @@ from course_lib import work
 
 
 def _xorshift(n, seed):
-    x, mask = seed | 1, 2**64 - 1
+    x, mask = seed or 1, 2**64 - 1
     for _ in range(n):
         x ^= (x << 13) & mask
         x ^= x >> 7
@@ -15,15 +15,19 @@ def _xorshift(n, seed):
     return x
 
 
-@pytest.mark.parametrize("n,seed", [(0, 5), (1, 1), (1000, 12345), (7, 2**63 + 11)])
+@pytest.mark.parametrize("n,seed", [(0, 5), (1, 1), (1000, 12345), (7, 2**63 + 11), (3, 0), (3, 2)])
 def test_spin_matches_python_reference(n, seed):
     assert work.spin(n, seed) == _xorshift(n, seed)
+
+
+def test_neighbouring_seeds_give_different_chains():
+    assert len({work.spin(100, s) for s in range(1, 9)}) == 8  # (0 and 1 both start at 1)
 
 
 def test_spin4_does_the_same_number_of_steps_in_four_chains():
     seed = 9
     a = b = c = d = None
-    a, b, c, d = seed | 1, (seed | 1) * 3, (seed | 1) * 5, (seed | 1) * 7
+    a, b, c, d = seed, seed * 3, seed * 5, seed * 7
     mask = 2**64 - 1
     expect = _xorshift(250, a) ^ _xorshift(250, b & mask) ^ _xorshift(250, c & mask) ^ _xorshift(250, d & mask)
     assert work.spin4(1000, seed) == expect

@@ -23,7 +23,7 @@
 
 uint64_t cw_spin(uint64_t iterations, uint64_t seed)
 {
-    uint64_t x = seed | 1u; /* xorshift has a fixed point at zero; keep away from it */
+    uint64_t x = seed ? seed : 1u; /* xorshift has a fixed point at zero; keep away from it */
     for (uint64_t i = 0; i < iterations; ++i) {
         x ^= x << 13;
         x ^= x >> 7;
@@ -36,7 +36,7 @@ uint64_t cw_spin(uint64_t iterations, uint64_t seed)
 
 uint64_t cw_spin4(uint64_t iterations, uint64_t seed)
 {
-    uint64_t a = seed | 1u, b = a * 3u, c = a * 5u, d = a * 7u;
+    uint64_t a = seed ? seed : 1u, b = a * 3u, c = a * 5u, d = a * 7u;
     for (uint64_t i = 0; i < iterations / 4; ++i) {
         XORSHIFT(a);
         XORSHIFT(b);
