@@ -21,7 +21,7 @@ Source: crossbeam-channel ``channel.rs`` and ``counter.rs`` (ends counting, disc
 trio ``_channel.py`` (clone/close, ``statistics()``); CPython ``queue.py`` (two conditions on one
 lock). Thread safety: every field of ``_Chan`` is read and written with ``_lock`` held (the GIL
 is not relied on). An end (``Sender``/``Receiver``) may be shared by threads; its ``_closed`` flag
-is only a guard against use-after-close.
+is a guard against use-after-close, set under ``_lock`` so that an end is dropped only once.
 """
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ def _deadline(timeout: Optional[float]) -> Optional[float]:
         raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
     if not timeout >= 0:  # also rejects NaN
         raise ValueError(f"timeout must be >= 0 seconds (or None to wait forever), got {timeout!r}")
+    if timeout >= threading.TIMEOUT_MAX:  # inf, or beyond what a lock wait accepts: forever
+        return None
     return time.monotonic() + timeout
 
 
@@ -261,9 +263,11 @@ class _End:
             >>> tx, rx = bounded(1); tx.send(7); tx.close(); rx.recv()
             7
         """
-        if not self._closed:
+        with self._chan._lock:  # test-and-set: two threads closing one end must drop it once
+            if self._closed:
+                return
             self._closed = True
-            self._chan.drop_end(self._is_sender)
+        self._chan.drop_end(self._is_sender)
 
     @property
     def closed(self) -> bool:

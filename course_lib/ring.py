@@ -63,14 +63,16 @@ class _Ring:
         self.address = int(ffi.cast("uintptr_t", ptr))
         self.dtype = dtype
         self.capacity = cap
+        self.close_lock = threading.Lock()  # makes each end's close() a single test-and-set
         is_int = dtype == np.int64
         self.try_send = lib.cr_try_send_i64 if is_int else lib.cr_try_send_f64
         self.try_recv = lib.cr_try_recv_i64 if is_int else lib.cr_try_recv_f64
         self.send = lib.cr_send_i64 if is_int else lib.cr_send_f64
         self.recv = lib.cr_recv_i64 if is_int else lib.cr_recv_f64
         self.ctype = "int64_t *" if is_int else "double *"
-        # The fast path keeps the GIL and never blocks (see _c/ringpy.c for why that matters). It
-        # takes exactly this Python type; anything else (numpy scalars, bools, floats for an int
+        # The fast path keeps the GIL and never parks; it spins a bounded number of times on
+        # another thread's half-done operation, then gives up (FULL / None) and the caller retries
+        # through cffi with the GIL released (see _c/ringpy.c). It takes exactly this Python type; anything else (numpy scalars, bools, floats for an int
         # ring) goes through cffi, which converts or refuses with a clear error.
         self.fast_type = int if is_int else float
         self.fast_send = _ringpy.try_send_i64 if is_int else _ringpy.try_send_f64
@@ -121,9 +123,11 @@ class _RingEnd:
             >>> tx, rx = bounded(2); tx.send(3); tx.close(); list(rx)
             [3]
         """
-        if not self._closed:
+        with self._ring.close_lock:  # test-and-set: two threads closing one end drop it once
+            if self._closed:
+                return
             self._closed = True
-            (lib.cr_sender_drop if self._is_sender else lib.cr_receiver_drop)(self._ptr)
+        (lib.cr_sender_drop if self._is_sender else lib.cr_receiver_drop)(self._ptr)
 
     @property
     def closed(self) -> bool:
@@ -270,6 +274,8 @@ class RingSender(_RingEnd):
         try:
             if type(value) is ring.fast_type:
                 rc = ring.fast_send(ring.address, value)
+                if rc == _FULL:  # full, or the fast path gave up on a half-done recv: ask cffi
+                    rc = ring.try_send(self._ptr, value)
             else:
                 rc = ring.try_send(self._ptr, value)
         except (TypeError, OverflowError):
@@ -365,7 +371,7 @@ class RingReceiver(_RingEnd):
         if self._closed:
             raise self._closed_error("try_recv")
         ring = self._ring
-        value = ring.fast_recv(ring.address)  # GIL held, never blocks: see _c/ringpy.c
+        value = ring.fast_recv(ring.address)  # GIL held, never parks: see _c/ringpy.c
         if value is not None:
             return value
         out = _out(ring)
@@ -389,7 +395,7 @@ class RingReceiver(_RingEnd):
         if self._closed:
             raise self._closed_error("recv")
         ring, ptr = self._ring, self._ptr
-        value = ring.fast_recv(ring.address)  # fast path, GIL held, never blocks: see _c/ringpy.c
+        value = ring.fast_recv(ring.address)  # fast path, GIL held, never parks: see _c/ringpy.c
         if value is not None:
             return value
         out = _out(ring)

@@ -339,3 +339,60 @@ def test_measure_pipeline_shows_backpressure():
     free = measure_pipeline([0.0005, 0.003], n=60, cap=None, item_bytes=10)
     assert free.lengths[:, 1].max() > 10 and free.full_fraction().sum() == 0  # backlog grows
     assert 0 < free.rate and free.item_bytes == 10
+
+
+# ---- review fixes: infinite timeouts, atomic close ---------------------------------------------
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300])
+def test_infinite_timeout_means_forever(timeout):
+    from course_lib.channel import select
+
+    for tx, rx in _all_flavours():
+        got, errors = [], []
+
+        def receive():
+            try:
+                got.append(rx.recv(timeout=timeout))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+        t = threading.Thread(target=receive, daemon=True)
+        t.start()
+        time.sleep(0.02)
+        tx.send(1, timeout=timeout)
+        t.join(10)
+        assert not errors and got == [1], (errors, got)
+    tx, rx = bounded(1)
+    tx.send(1)
+    t = threading.Thread(target=lambda: tx.send(2, timeout=float("inf")), daemon=True)
+    t.start()
+    time.sleep(0.02)
+    assert rx.recv() == 1
+    t.join(10)
+    assert not t.is_alive() and rx.recv(timeout=1) == 2
+    tx.send(3)
+    assert select([rx], timeout=timeout) == (rx, 3)
+
+
+def test_concurrent_close_of_one_end_drops_it_once():
+    class SlowFlag(Sender):  # widens the window between reading and setting _closed
+        @property
+        def _closed(self):
+            v = self.__dict__.get("c", False)
+            time.sleep(0.05)
+            return v
+
+        @_closed.setter
+        def _closed(self, v):
+            self.__dict__["c"] = v
+
+    tx, rx = bounded(2)
+    tx._chan.add_end(True)
+    shared = SlowFlag(tx._chan)
+    threads = [threading.Thread(target=shared.close) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert tx.statistics().senders == 1, "one end was closed twice: the channel lost a sender"
+    tx.send(1)
+    assert rx.recv(timeout=1) == 1

@@ -295,3 +295,158 @@ def test_python_fast_path_keeps_the_gil_and_shares_the_ring():
         sys.setswitchinterval(old)
         t.join(10)
     assert during == 0, f"the ticker ran {during} times: a fast-path call released the GIL"
+
+
+# ---- review fixes: deadlines in C, the fast path's bounded spin, atomic close --------------------
+
+def _in_thread(fn, limit, unblock=None):
+    """Run fn on a daemon thread; fail (after calling unblock to free it) if it takes > limit s."""
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("v", fn()), daemon=True)
+    t.start()
+    t.join(limit)
+    if t.is_alive():
+        if unblock:
+            unblock()
+        t.join(5)
+        pytest.fail(f"the call did not return within {limit} s")
+    return box.get("v")
+
+
+def test_tiny_c_timeouts_always_time_out():
+    """A timed recv in C whose deadline passes just before it parks must not park without a
+    limit (park_on takes a negative time as "forever"). The race window is short, so sweep many
+    timeouts around the moment the backoff reaches the park stage."""
+    from course_lib._ring import ffi, lib
+
+    tx, rx = ring.bounded(4)
+    out = ffi.new("int64_t *")
+
+    def sweep():
+        rcs = collections.Counter()
+        for i in range(4000 * STRESS):
+            rcs[lib.cr_recv_i64(rx._ptr, out, 1e-6 * (1 + i % 400))] += 1
+        return rcs
+    rcs = _in_thread(sweep, 30, unblock=lambda: tx.send_many(np.arange(4)))
+    assert set(rcs) == {lib.CR_TIMEOUT}, rcs
+    for _ in range(200):  # and through the Python API
+        with pytest.raises(Timeout):
+            rx.recv(timeout=1e-6)
+
+
+def test_huge_c_timeout_parks_and_returns_the_value():
+    """cr_recv(timeout=1e300) must wait on the futex (the seconds are clamped before the
+    conversion to time_t, which overflowed into a busy loop) and still get the message."""
+    import time
+
+    from course_lib._ring import ffi, lib
+
+    tx, rx = ring.bounded(4)
+    out = ffi.new("int64_t *")
+    rcs = []
+    t = threading.Thread(target=lambda: rcs.append(lib.cr_recv_i64(rx._ptr, out, 1e300)),
+                         daemon=True)
+    cpu0 = time.process_time()
+    t.start()
+    time.sleep(0.3)
+    cpu = time.process_time() - cpu0
+    tx.send(42)
+    t.join(10)
+    assert not t.is_alive() and rcs == [lib.CR_OK] and out[0] == 42
+    assert cpu < 0.1, f"the parked receiver burnt {cpu:.2f} s of CPU in 0.3 s: it did not sleep"
+    got = []
+    t = threading.Thread(target=lambda: got.append(rx.recv(timeout=1e300)), daemon=True)
+    t.start()
+    tx.send(43)
+    t.join(10)
+    assert got == [43]
+
+
+def _raw(tx):
+    """The ring's head/tail words and its slots, through the struct layout of ring.c (checked
+    against the public counters), to freeze another thread half-way through an operation."""
+    from course_lib._ring import ffi, lib
+
+    words = ffi.cast("uint64_t *", tx.address)
+    # tail, head sit on their own 64-byte lines (words 0 and 8); cap follows senders/receivers.
+    assert words[0] == lib.cr_sent(tx._ptr) and words[8] == lib.cr_received(tx._ptr)
+    assert words[33] == tx.capacity
+    slots = ffi.cast("uint64_t *", words[35])  # (seq, value) pairs
+    assert slots[0] == lib.cr_slot_seq(tx._ptr, 0)
+    return words, slots
+
+
+def test_fast_path_gives_up_on_a_half_done_send_and_keeps_the_gil_free():
+    """A producer that claimed a position but has not published it yet (preempted there) makes
+    dequeue spin. The GIL-holding fast path must give up (None) instead of spinning with the GIL;
+    recv then waits in C with the GIL released, and gets the message once it is published."""
+    from course_lib import _ringpy
+
+    tx, rx = ring.bounded(4)
+    words, slots = _raw(tx)
+    tx.send(5)  # position 0, published; now claim position 1 without publishing
+    rx.recv()
+    words[0] += 1  # tail 2: "a producer owns position 1"
+    tx.send(9)  # position 2, published: completed, so recv must wait for position 1 first
+    assert _ringpy.try_recv_i64(tx.address) is None  # gave up, claimed nothing
+    got = []
+    t = threading.Thread(target=lambda: got.append(rx.recv(timeout=10)), daemon=True)
+    t.start()
+    ticks = sum(1 for _ in range(100_000))  # this thread runs: the waiting recv freed the GIL
+    assert ticks == 100_000 and t.is_alive() and not got
+    slots[2 * 1 + 1] = 8  # the producer writes its payload into slot 1 ...
+    slots[2 * 1] = 2 * 1 + 1  # ... and publishes it
+    t.join(10)
+    assert got == [8] and rx.recv(timeout=1) == 9 and len(rx) == 0
+
+
+def test_fast_path_full_from_a_half_done_recv_loses_nothing():
+    """A consumer that claimed the oldest message but has not freed its slot makes enqueue spin.
+    The fast path gives up with FULL; try_send then asks cffi (GIL released), so nothing is lost
+    or duplicated, and the send completes once the slot is freed."""
+    from course_lib import _ringpy
+
+    tx, rx = ring.bounded(2)
+    words, slots = _raw(tx)
+    tx.send(1)
+    tx.send(2)
+    words[8] += 1  # head 1: "a consumer owns position 0 (message 1)"
+    assert _ringpy.try_send_i64(tx.address, 3) == ring._FULL
+    done = []
+    t = threading.Thread(target=lambda: done.append(tx.try_send(3)), daemon=True)
+    t.start()
+    ticks = sum(1 for _ in range(100_000))
+    assert ticks == 100_000 and t.is_alive()
+    slots[0] = 2 * (0 + 2)  # the consumer frees slot 0 for the next lap
+    t.join(10)
+    assert done == [None]
+    assert [rx.recv(timeout=1), rx.recv(timeout=1)] == [2, 3] and len(rx) == 0
+
+
+def test_concurrent_close_of_one_end_drops_it_once():
+    """Two threads closing the same end: only one may uncount it (test-and-set)."""
+    import time
+
+    class SlowFlag(ring.RingSender):  # widens the window between reading and setting _closed
+        @property
+        def _closed(self):
+            v = self.__dict__.get("c", False)
+            time.sleep(0.05)
+            return v
+
+        @_closed.setter
+        def _closed(self, v):
+            self.__dict__["c"] = v
+
+    tx, rx = ring.bounded(2)
+    from course_lib._ring import lib
+    lib.cr_sender_add(tx._ptr)
+    shared = SlowFlag(tx._ring)
+    threads = [threading.Thread(target=shared.close) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert tx.statistics().senders == 1, "one end was closed twice: the ring lost a sender"
+    tx.send(1)
+    assert rx.recv(timeout=1) == 1

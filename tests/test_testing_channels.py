@@ -253,3 +253,71 @@ def test_backpressure_prediction_checker():
         ex.check_backpressure_prediction([0.001, 0.004, 0.002], 1, {1, 2}, 250)
     with pytest.raises(AssertionError, match="slowest stage"):
         ex.check_backpressure_prediction([0.001, 0.004, 0.002], 1, {0, 1}, 1000 / 7)
+
+
+# ---- review fixes ------------------------------------------------------------------------------
+
+def test_battery_fails_fast_on_a_send_that_ignores_its_timeout(fast_limits):
+    class Deaf(CondSender):
+        def send(self, value, timeout=None):
+            return super().send(value, None)  # waits forever on a full channel
+    t0 = time.monotonic()
+    failed = _failures(factory(sender=Deaf), [battery.smoke, battery.capacity, battery.timeouts])
+    assert time.monotonic() - t0 < 20
+    assert "smoke" not in failed
+    assert "ignore its timeout" in failed["capacity"]
+    assert "not run" in failed["timeouts"]
+
+
+def c02_fan_in(receivers):
+    """The reference solution of the c02 notebook's fan-in exercise."""
+    from course_lib.channel import Disconnected, select
+    live, out = list(receivers), []
+    while live:
+        try:
+            _, msg = select(live)
+        except Disconnected as e:
+            live.remove(e.receiver)
+            continue
+        out.append(msg)
+    return out
+
+
+def test_fan_in_checker_accepts_the_notebook_solution_and_a_generator():
+    ex.check_fan_in(c02_fan_in)
+    ex.check_fan_in(lambda rs: iter(c02_fan_in(rs)))  # an iterator result is read once
+
+
+def test_fan_in_checker_catches_round_robin_blocking_recv():
+    def round_robin(receivers):  # never uses select: waits on each receiver in turn
+        live, out = list(receivers), []
+        while live:
+            for r in list(live):
+                try:
+                    out.append(r.recv())
+                except Disconnected:
+                    live.remove(r)
+        return out
+    with pytest.raises(AssertionError, match="select"):
+        ex.check_fan_in(round_robin)
+
+
+def test_pipeline_checker_overlap_is_structural():
+    """A slow machine may not fail a threaded pipeline: the overlap check uses no stopwatch."""
+    import course_lib.testing.channel_exercises as mod
+
+    real_sleep = time.sleep
+    slowed = type("T", (), {**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")},
+                            "sleep": staticmethod(lambda s: real_sleep(5 * s))})
+    old = mod.time
+    mod.time = slowed  # every stage 5x slower, as on a loaded machine
+    try:
+        ex.check_pipeline(good_pipeline3, caps=(2,))
+    finally:
+        mod.time = old
+
+
+def test_backpressure_checker_accepts_an_iterator_of_costs():
+    ex.check_backpressure_prediction(iter([0.001, 0.004, 0.002]), 1, {0, 1}, 250)
+    with pytest.raises(AssertionError, match=r"largest cost.*4 ms"):
+        ex.check_backpressure_prediction(iter([0.001, 0.004, 0.002]), 2, {0, 1}, 250)

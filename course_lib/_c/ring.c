@@ -108,12 +108,17 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Block until *word != expected, a wake-up, or `seconds` (< 0: no limit). Spurious returns are
- * fine: every caller re-checks its condition. */
+/* Longest single futex wait: a bigger timeout is waited out in several parks (the callers loop). */
+#define CR_MAX_PARK_S 1e6
+
+/* Block until *word != expected, a wake-up, or `seconds` (< 0: no limit; pass 0, not a negative
+ * number, for "time is up"). Spurious returns are fine: every caller re-checks its condition. */
 static void park_on(_Atomic uint32_t *word, uint32_t expected, double seconds)
 {
 #ifdef __linux__
     struct timespec rel, *prel = NULL;
+    if (seconds > CR_MAX_PARK_S)
+        seconds = CR_MAX_PARK_S; /* (time_t)1e300 is undefined; callers loop and re-park */
     if (seconds >= 0) {
         rel.tv_sec = (time_t)seconds;
         rel.tv_nsec = (long)((seconds - (double)rel.tv_sec) * 1e9);
@@ -226,8 +231,13 @@ uint32_t cr_parked_receivers(cr_ring *r) { return atomic_load_explicit(&r->recv_
 
 /* ---- the lock-free core (steps 2 and 3) --------------------------------------------------- */
 
-static int enqueue(cr_ring *r, uint64_t value)
+/* max_waits: how many times to wait (spin) for another thread that is between its claim and its
+ * publish before giving up with CR_FULL / CR_EMPTY; 0 means wait as long as it takes. Only the
+ * GIL-holding fast path (ringpy.c) gives up: giving up happens before we claim anything, so no
+ * message is lost or duplicated, and its caller retries through the waiting path. */
+static int enqueue(cr_ring *r, uint64_t value, unsigned max_waits)
 {
+    unsigned waits = 0;
     /* relaxed: tail is only a hint here; the CAS below validates it. */
     uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
     for (;;) {
@@ -250,7 +260,11 @@ static int enqueue(cr_ring *r, uint64_t value)
             uint64_t head = atomic_load_explicit(&r->head, memory_order_seq_cst);
             if (head + r->cap <= pos)
                 return CR_FULL;
-            cpu_relax(); /* a consumer is between its head CAS and its release of the slot */
+            /* A consumer is between its head CAS and its release of the slot: this spins until
+             * it is done (a preempted consumer makes it spin for a whole time slice). */
+            if (max_waits && ++waits > max_waits)
+                return CR_FULL;
+            cpu_relax();
             pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
         } else {
             pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
@@ -258,8 +272,9 @@ static int enqueue(cr_ring *r, uint64_t value)
     }
 }
 
-static int dequeue(cr_ring *r, uint64_t *out)
+static int dequeue(cr_ring *r, uint64_t *out, unsigned max_waits)
 {
+    unsigned waits = 0;
     uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
     for (;;) {
         cr_slot *s = slot_at(r, pos);
@@ -279,8 +294,11 @@ static int dequeue(cr_ring *r, uint64_t *out)
             uint64_t tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
             if (tail <= pos)
                 return CR_EMPTY;
-            cpu_relax(); /* a producer is between its tail CAS and its publish: wait for it,
-                            so that a completed send is always visible (linearizability) */
+            /* A producer is between its tail CAS and its publish: wait for it, so that a
+             * completed send (of a later position) is always visible (linearizability). */
+            if (max_waits && ++waits > max_waits)
+                return CR_EMPTY;
+            cpu_relax();
             pos = atomic_load_explicit(&r->head, memory_order_relaxed);
         } else {
             pos = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -289,21 +307,46 @@ static int dequeue(cr_ring *r, uint64_t *out)
 }
 
 /* ---- non-blocking operations --------------------------------------------------------------- */
+/* "Non-blocking" means: never parks, never sleeps. It can still spin while another thread is
+ * between its claim of a position and its publish (a few instructions, unless that thread is
+ * preempted there), like every Vyukov-queue operation. */
 
 int cr_try_send(cr_ring *r, uint64_t value)
 {
     /* acquire: pairs with the seq_cst decrement in cr_receiver_drop. */
     if (atomic_load_explicit(&r->receivers, memory_order_acquire) == 0)
         return CR_DISCONNECTED;
-    if (enqueue(r, value) != CR_OK)
+    if (enqueue(r, value, 0) != CR_OK)
         return CR_FULL;
     wake_if_sleeping(&r->recv_sleepers, &r->recv_epoch);
     return CR_OK;
 }
 
+/* cr_try_send, but gives up with CR_FULL after max_waits spins on a half-done receive (for
+ * ringpy.c, which holds the GIL: its caller then retries with the GIL released). */
+int cr_try_send_spin(cr_ring *r, uint64_t value, unsigned max_waits)
+{
+    if (atomic_load_explicit(&r->receivers, memory_order_acquire) == 0) /* as in cr_try_send */
+        return CR_DISCONNECTED;
+    if (enqueue(r, value, max_waits) != CR_OK)
+        return CR_FULL;
+    wake_if_sleeping(&r->recv_sleepers, &r->recv_epoch);
+    return CR_OK;
+}
+
+/* One dequeue, giving up with CR_EMPTY after max_waits spins on a half-done send; never reports
+ * disconnection (ringpy.c's caller asks cr_try_recv for the definitive status). */
+int cr_try_recv_spin(cr_ring *r, uint64_t *out, unsigned max_waits)
+{
+    if (dequeue(r, out, max_waits) != CR_OK)
+        return CR_EMPTY;
+    wake_if_sleeping(&r->send_sleepers, &r->send_epoch);
+    return CR_OK;
+}
+
 int cr_try_recv(cr_ring *r, uint64_t *out)
 {
-    if (dequeue(r, out) == CR_OK) {
+    if (dequeue(r, out, 0) == CR_OK) {
         wake_if_sleeping(&r->send_sleepers, &r->send_epoch);
         return CR_OK;
     }
@@ -311,7 +354,7 @@ int cr_try_recv(cr_ring *r, uint64_t *out)
     if (atomic_load_explicit(&r->senders, memory_order_acquire) != 0)
         return CR_EMPTY;
     /* ...so one more attempt decides between "drained" and "one last message". */
-    if (dequeue(r, out) == CR_OK)
+    if (dequeue(r, out, 0) == CR_OK)
         return CR_OK;
     return CR_DISCONNECTED;
 }
@@ -345,11 +388,19 @@ static int backoff_or_park(cr_ring *r, int sending, unsigned round, double deadl
         ready = cr_len(r) < r->cap || atomic_load_explicit(&r->receivers, memory_order_seq_cst) == 0;
     else
         ready = cr_len(r) > 0 || atomic_load_explicit(&r->senders, memory_order_seq_cst) == 0;
-    if (!ready)
-        park_on(epoch, seen, deadline < 0 ? -1.0 : deadline - now_s());
+    int timed_out = 0;
+    if (!ready) {
+        /* The deadline may have passed since the check above: park_on must then not be given a
+         * negative time, which it would take as "no limit" (an unbounded wait past the deadline). */
+        double left = deadline < 0 ? -1.0 : deadline - now_s();
+        if (deadline >= 0 && left <= 0)
+            timed_out = 1;
+        else
+            park_on(epoch, seen, left);
+    }
     /* relaxed: the count is only read to decide whether to wake; an extra wake is harmless. */
     atomic_fetch_sub_explicit(sleepers, 1, memory_order_relaxed);
-    return 0;
+    return timed_out;
 }
 
 static double deadline_of(double timeout) { return timeout < 0 ? -1.0 : now_s() + timeout; }

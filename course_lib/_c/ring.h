@@ -29,6 +29,11 @@ uint32_t cr_parked_receivers(cr_ring *r);
 
 int cr_try_send(cr_ring *r, uint64_t value);
 int cr_try_recv(cr_ring *r, uint64_t *out);
+/* Like try_send/try_recv, but give up (FULL/EMPTY) after max_waits spins on a slot another
+ * thread has claimed and not yet published (0: wait as long as it takes). Used by ringpy.c,
+ * which holds the GIL; not declared to cffi. */
+int cr_try_send_spin(cr_ring *r, uint64_t value, unsigned max_waits);
+int cr_try_recv_spin(cr_ring *r, uint64_t *out, unsigned max_waits);
 int cr_send(cr_ring *r, uint64_t value, double timeout);
 int cr_recv(cr_ring *r, uint64_t *out, double timeout);
 int64_t cr_send_many(cr_ring *r, const uint64_t *src, int64_t n, double timeout, int32_t *status);

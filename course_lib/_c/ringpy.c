@@ -2,18 +2,26 @@
  * ringpy.c: the Python fast path of the C ring, called WITH the GIL held.
  *
  * What it implements
- *   Four non-blocking calls on a ring made by course_lib.ring (passed as its address):
- *   try_send_i64, try_send_f64 -> status; try_recv_i64, try_recv_f64 -> the value, or None when
- *   the ring is empty or disconnected (the caller then asks the cffi module for the status).
+ *   Four non-parking calls on a ring made by course_lib.ring (passed as its address):
+ *   try_send_i64, try_send_f64 -> status (CR_FULL also when it gave up, see below);
+ *   try_recv_i64, try_recv_f64 -> the value, or None when the ring is empty, disconnected or
+ *   busy (the caller then asks the cffi module for the status).
  *
  * Why this file exists, next to the cffi module
  *   cffi releases the GIL around every call, and re-takes it afterwards. With a Python producer
  *   and a Python consumer that hands the GIL from one thread to the other on every message, and
  *   each hand-over is a condition-variable wake-up: measured on 2 cores, per-message throughput
- *   stayed near 2x queue.Queue. These calls never block, so holding the GIL costs nothing, and
- *   one METH_FASTCALL call is the cheapest way Python can reach C. Blocking waits still go
- *   through cffi, with the GIL released. This module compiles ring.c a second time: the two
- *   copies share no global state (there is none) and work on the same ring memory.
+ *   stayed near 2x queue.Queue. These calls never park or sleep, and one METH_FASTCALL call is
+ *   the cheapest way Python can reach C. Blocking waits still go through cffi, with the GIL
+ *   released. This module compiles ring.c a second time: the two copies share no global state
+ *   (there is none) and work on the same ring memory.
+ *
+ *   A ring operation can still spin while another thread sits between its claim of a position
+ *   and its publish (ring.c, steps 2-3); if that thread is preempted there, the spin lasts a time
+ *   slice, and here it would hold the GIL all along. So these calls spin at most FAST_WAITS times
+ *   and then give up (try_send -> CR_FULL, try_recv -> None) before claiming anything: nothing is
+ *   lost or duplicated, and the caller (course_lib/ring.py) retries through cffi, GIL released,
+ *   which waits as long as it takes and gives the definitive answer.
  *
  * Source
  *   The Python/C API reference, "METH_FASTCALL" and "Thread State and the Global Interpreter Lock".
@@ -28,6 +36,10 @@
 #include <string.h>
 
 #include "ring.h"
+
+
+/* Spins on a half-done operation of another thread before giving up (a few microseconds). */
+#define FAST_WAITS 256u
 
 static cr_ring *ring_at(PyObject *address)
 {
@@ -56,7 +68,7 @@ static PyObject *try_send_i64(PyObject *mod, PyObject *const *args, Py_ssize_t n
     long long v = PyLong_AsLongLong(args[1]);
     if (v == -1 && PyErr_Occurred())
         return NULL;
-    return PyLong_FromLong(cr_try_send_i64(r, (int64_t)v));
+    return PyLong_FromLong(cr_try_send_spin(r, (uint64_t)v, FAST_WAITS));
 }
 
 static PyObject *try_send_f64(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
@@ -70,7 +82,9 @@ static PyObject *try_send_f64(PyObject *mod, PyObject *const *args, Py_ssize_t n
     double v = PyFloat_AsDouble(args[1]);
     if (v == -1.0 && PyErr_Occurred())
         return NULL;
-    return PyLong_FromLong(cr_try_send_f64(r, v));
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return PyLong_FromLong(cr_try_send_spin(r, bits, FAST_WAITS));
 }
 
 static PyObject *try_recv_i64(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
@@ -81,10 +95,10 @@ static PyObject *try_recv_i64(PyObject *mod, PyObject *const *args, Py_ssize_t n
     cr_ring *r = ring_at(args[0]);
     if (r == NULL)
         return NULL;
-    int64_t v;
-    if (cr_try_recv_i64(r, &v) != CR_OK)
+    uint64_t bits;
+    if (cr_try_recv_spin(r, &bits, FAST_WAITS) != CR_OK)
         Py_RETURN_NONE;
-    return PyLong_FromLongLong((long long)v);
+    return PyLong_FromLongLong((long long)(int64_t)bits);
 }
 
 static PyObject *try_recv_f64(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
@@ -95,21 +109,23 @@ static PyObject *try_recv_f64(PyObject *mod, PyObject *const *args, Py_ssize_t n
     cr_ring *r = ring_at(args[0]);
     if (r == NULL)
         return NULL;
+    uint64_t bits;
     double v;
-    if (cr_try_recv_f64(r, &v) != CR_OK)
+    if (cr_try_recv_spin(r, &bits, FAST_WAITS) != CR_OK)
         Py_RETURN_NONE;
+    memcpy(&v, &bits, sizeof v);
     return PyFloat_FromDouble(v);
 }
 
 static PyMethodDef methods[] = {
     {"try_send_i64", (PyCFunction)(void (*)(void))try_send_i64, METH_FASTCALL,
-     "try_send_i64(address, value) -> status; never blocks, keeps the GIL."},
+     "try_send_i64(address, value) -> status; never parks, keeps the GIL; FULL may mean 'busy, retry via cffi'."},
     {"try_send_f64", (PyCFunction)(void (*)(void))try_send_f64, METH_FASTCALL,
-     "try_send_f64(address, value) -> status; never blocks, keeps the GIL."},
+     "try_send_f64(address, value) -> status; never parks, keeps the GIL; FULL may mean 'busy, retry via cffi'."},
     {"try_recv_i64", (PyCFunction)(void (*)(void))try_recv_i64, METH_FASTCALL,
-     "try_recv_i64(address) -> int, or None if nothing could be received now."},
+     "try_recv_i64(address) -> int, or None (empty, disconnected or busy: ask cffi)."},
     {"try_recv_f64", (PyCFunction)(void (*)(void))try_recv_f64, METH_FASTCALL,
-     "try_recv_f64(address) -> float, or None if nothing could be received now."},
+     "try_recv_f64(address) -> float, or None (empty, disconnected or busy: ask cffi)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,6 +17,9 @@ How a check stays bounded:
    wake-up fails with a ``Timeout`` instead of hanging.
 2. Threads are daemons joined with a deadline (``LIMIT`` seconds); a thread still alive then is
    reported as a deadlock (it stays blocked in the background; the process can still exit).
+3. ``run_battery`` runs each whole check on a helper thread (``call_with_timeout``) for at most
+   ``2 * LIMIT + WAIT`` seconds, so a call that ignores its ``timeout`` argument fails that check
+   in seconds; the checks after a hung one are skipped (they would likely hang too).
 
 Source: crossbeam-channel ``tests/array.rs`` (names: smoke, capacity, spsc, mpmc, linearizable,
 fairness, stress); M. Herlihy, J. Wing, "Linearizability", TOPLAS 12(3), 1990.
@@ -31,7 +34,7 @@ import time
 from typing import Any, Callable, Iterable, Optional
 
 from course_lib.channel import Disconnected
-from course_lib.testing import join_all
+from course_lib.testing import CheckTimeout, call_with_timeout, join_all
 
 __all__ = ["smoke", "capacity", "spsc", "mpmc", "disconnection", "timeouts", "linearizable",
            "fairness", "stress", "CHECKS", "run_battery", "check_channel", "STRIDE"]
@@ -481,17 +484,31 @@ def run_battery(make: Make, bounded: bool = True,
         True
     """
     report: dict = {}
+    hung = None
     for check in CHECKS if checks is None else checks:
         if not bounded and check in (capacity, fairness):
             continue
+        name = check.__name__
+        if hung is not None:
+            report[name] = f"not run: the '{hung}' check hung (fix that first)"
+            continue
+        kw = {"bounded": bounded} if check in (disconnection, timeouts) else {}
+        limit = 2 * LIMIT + WAIT
+
+        def one(check: Callable = check, kw: dict = kw) -> Optional[str]:
+            try:  # the check's own failures (CheckTimeout from a join included) are messages
+                check(make, **kw)
+                return None
+            except AssertionError as exc:
+                return str(exc)
         try:
-            if check in (disconnection, timeouts):
-                check(make, bounded=bounded)
-            else:
-                check(make)
-            report[check.__name__] = None
-        except AssertionError as exc:
-            report[check.__name__] = str(exc)
+            report[name] = call_with_timeout(one, timeout=limit)
+        except CheckTimeout:  # the whole check did not return: a call ignored its timeout
+            hung = name
+            report[name] = (f"did not finish within {limit:g} s: a send() or recv() never returned "
+                            f"although every call in this check passes a timeout. Does your channel "
+                            f"ignore its timeout argument (a wait() without a time limit), or miss a "
+                            f"wake-up?")
     return report
 
 
