@@ -249,9 +249,9 @@ def spin(iterations, seed):
 
     Example:
         >>> spin(0, 4)
-        5
+        4
     """
-    x = np.uint64(seed) | np.uint64(1)
+    x = np.uint64(seed) if seed != 0 else np.uint64(1)  # 0 is xorshift's fixed point
     for _ in range(iterations):
         x ^= x << np.uint64(13)
         x ^= x >> np.uint64(7)
