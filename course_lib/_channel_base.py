@@ -223,19 +223,37 @@ class _Chan:
                                      self._received)
 
 
-class _End:
-    __slots__ = ("_chan", "_closed", "__weakref__")
+class _EndBase:
+    """What every channel end shares, whatever holds the messages (a Python deque here, a C ring
+    in course_lib.ring): ``clone``, ``close``, ``with`` and the ``Closed`` error.
+
+    Subclasses say how their backend counts ends (``_add_end``, ``_drop_end``), which lock makes
+    closing atomic (``_close_lock``) and how to make a sibling end (``_new_end``); they define the
+    ``_closed`` slot.
+    """
+
+    __slots__ = ()
     _is_sender = True
 
-    def __init__(self, chan: _Chan) -> None:
-        self._chan = chan
-        self._closed = False
+    def _add_end(self) -> None:
+        raise NotImplementedError
+
+    def _drop_end(self) -> None:
+        raise NotImplementedError
+
+    def _close_lock(self) -> Any:
+        raise NotImplementedError
+
+    def _new_end(self) -> "_EndBase":
+        raise NotImplementedError
+
+    def _closed_error(self, what: str) -> Closed:
+        return Closed(f"{what}() on a closed {type(self).__name__}: this end was closed by close() or by "
+                      f"leaving its 'with' block; clone() it first if another thread still needs it")
 
     def _check_open(self, what: str) -> None:
         if self._closed:
-            kind = type(self).__name__
-            raise Closed(f"{what}() on a closed {kind}: this end was closed by close() or by "
-                         f"leaving its 'with' block; clone() it first if another thread still needs it")
+            raise self._closed_error(what)
 
     def clone(self):
         """Return a new end on the same channel; the channel stays connected until *every*
@@ -252,8 +270,8 @@ class _End:
             1
         """
         self._check_open("clone")
-        self._chan.add_end(self._is_sender)
-        return type(self)(self._chan)
+        self._add_end()
+        return self._new_end()
 
     def close(self) -> None:
         """Close this end (idempotent). Closing the last Sender lets receivers drain and then
@@ -263,11 +281,11 @@ class _End:
             >>> tx, rx = bounded(1); tx.send(7); tx.close(); rx.recv()
             7
         """
-        with self._chan._lock:  # test-and-set: two threads closing one end must drop it once
+        with self._close_lock():  # test-and-set: two threads closing one end must drop it once
             if self._closed:
                 return
             self._closed = True
-        self._chan.drop_end(self._is_sender)
+        self._drop_end()
 
     @property
     def closed(self) -> bool:
@@ -279,6 +297,26 @@ class _End:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _End(_EndBase):
+    __slots__ = ("_chan", "_closed", "__weakref__")
+
+    def __init__(self, chan: _Chan) -> None:
+        self._chan = chan
+        self._closed = False
+
+    def _add_end(self) -> None:
+        self._chan.add_end(self._is_sender)
+
+    def _drop_end(self) -> None:
+        self._chan.drop_end(self._is_sender)
+
+    def _close_lock(self) -> Any:
+        return self._chan._lock
+
+    def _new_end(self) -> "_End":
+        return type(self)(self._chan)
 
     def __len__(self) -> int:
         return self._chan.len()

@@ -35,7 +35,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from course_lib._channel_base import ChannelStatistics, _deadline
+from course_lib._channel_base import ChannelStatistics, _deadline, _EndBase
 from course_lib._channel_errors import Closed, Disconnected, Empty, Full, Timeout
 from course_lib._ring import ffi, lib
 from course_lib import _lockq
@@ -91,54 +91,25 @@ def _out(ring: _Ring) -> Any:
     return buf
 
 
-class _RingEnd:
+class _RingEnd(_EndBase):
     __slots__ = ("_ring", "_ptr", "_closed")
-    _is_sender = True
 
     def __init__(self, ring: _Ring) -> None:
         self._ring = ring
         self._ptr = ring.ptr
         self._closed = False
 
-    def _closed_error(self, what: str) -> Closed:
-        return Closed(f"{what}() on a closed {type(self).__name__}: this end was closed by close() "
-                      f"or by leaving its 'with' block; clone() it first if another thread needs it")
-
-    def clone(self):
-        """Return a new end on the same ring (see ``course_lib.channel.Sender.clone``).
-
-        Example:
-            >>> tx, rx = bounded(4); tx2 = tx.clone(); tx.close(); tx2.send(1); rx.recv()
-            1
-        """
-        if self._closed:
-            raise self._closed_error("clone")
+    def _add_end(self) -> None:
         (lib.cr_sender_add if self._is_sender else lib.cr_receiver_add)(self._ptr)
-        return type(self)(self._ring)
 
-    def close(self) -> None:
-        """Close this end (idempotent); the last Sender/Receiver closed disconnects the channel.
-
-        Example:
-            >>> tx, rx = bounded(2); tx.send(3); tx.close(); list(rx)
-            [3]
-        """
-        with self._ring.close_lock:  # test-and-set: two threads closing one end drop it once
-            if self._closed:
-                return
-            self._closed = True
+    def _drop_end(self) -> None:
         (lib.cr_sender_drop if self._is_sender else lib.cr_receiver_drop)(self._ptr)
 
-    @property
-    def closed(self) -> bool:
-        """True once this end has been closed."""
-        return self._closed
+    def _close_lock(self) -> Any:
+        return self._ring.close_lock
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _new_end(self) -> "_RingEnd":
+        return type(self)(self._ring)
 
     def __len__(self) -> int:
         return int(lib.cr_len(self._ptr))
