@@ -129,11 +129,13 @@ def parallel_gain(call, reference, threads: int | None = None) -> tuple[float, f
 def check_work_is_split(call, reference, name: str) -> bool:
     """Assert that ``call()`` gains from more threads about as much as a known-parallel ``reference()``.
 
-    Both run on 1 thread and on all threads, interleaved (best of 6 runs each); up to 3 attempts.
+    Both run on 1 thread and on all threads, interleaved (best of 6 runs each); up to 5 attempts.
     The learner's speedup must reach half of the reference's gain (``1 + (s_ref - 1) / 2``) in
     one attempt; it fails only if at least two attempts, in which the reference gained 1.5x or
-    more, saw it fall short. Otherwise the machine was too busy to judge and the check passes on
-    structure alone (see :func:`check_parallel_structure`).
+    more, saw it fall short, and none succeeded. A serial answer never succeeds; a correct one
+    needs a single attempt that bursts of load from other programs left alone. If no attempt
+    could be judged, the machine was too busy and the check passes on structure alone (see
+    :func:`check_parallel_structure`).
 
     Args:
         call: zero-argument callable running the learner's function on a large input.
@@ -153,7 +155,7 @@ def check_work_is_split(call, reference, name: str) -> bool:
     call(), reference()  # warm up: compilation, thread start-up
     mine = ref = 1.0
     slow = 0  # attempts where the reference gained clearly and the learner's function did not
-    for _ in range(3):
+    for _ in range(5):
         mine, ref = parallel_gain(call, reference, threads)
         if ref < 1.5:
             continue  # too busy for this attempt to say anything
