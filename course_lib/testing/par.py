@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from course_lib import par
-from course_lib._par_kernels import _hist_chunk, sum_prange
+from course_lib._par_kernels import sum_prange
 from course_lib.par_demos import random_tree, tree_sum_sequential
 from course_lib.testing import call_with_timeout, check_close, check_raises
 
@@ -215,6 +215,10 @@ def check_histogram_fixed(histogram_fixed, *, large: int = 8_000_000) -> None:
     """Grade a race-free parallel ``histogram_fixed(data, nbins)`` (counts of ints in [0, nbins)).
 
     The big inputs are counted several times: a histogram that still races loses counts there.
+    It must also compile to a real parallel loop (:func:`check_parallel_structure`). Speed is not
+    graded here: this exercise is about the race, and a same-run speed ratio failed a correct
+    answer in a full CI run (5 of 5 attempts, for a reason not yet understood); the reduction
+    exercise is where "actually faster" is graded.
 
     Raises:
         AssertionError: with the number of lost (or extra) counts when it is wrong.
@@ -243,9 +247,6 @@ def check_histogram_fixed(histogram_fixed, *, large: int = 8_000_000) -> None:
                     raise AssertionError(f"histogram_fixed is wrong on {len(data):,} values in {nbins} "
                                          f"bins: {detail}")
         check_parallel_structure(histogram_fixed, "histogram_fixed")
-    data = rng.integers(0, 16, large)
-    check_work_is_split(lambda: histogram_fixed(data, 16), lambda: _hist_chunk(data, 16),
-                        "histogram_fixed")
 
 
 # ---------------------------------------------------------------------------- exercise 3
