@@ -114,6 +114,11 @@ def test_reference_condition_channel_passes_everything():
     battery.check_channel(factory())
 
 
+def test_learners_are_graded_on_everything_but_fairness():
+    assert battery.fairness not in battery.EXERCISE_CHECKS
+    assert set(battery.EXERCISE_CHECKS) | {battery.fairness} == set(battery.CHECKS)
+
+
 def test_course_lib_bounded_passes_everything():
     assert all(v is None for v in battery.run_battery(bounded).values())
 

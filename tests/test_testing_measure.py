@@ -123,7 +123,8 @@ def test_parallel_spin_checker_does_not_depend_on_load(capsys):
     import threading as th
 
     stop = th.Event()
-    hogs = [th.Thread(target=lambda: [work.spin(50_000_000) for _ in iter(stop.is_set, True)]) for _ in range(3)]
+    spin = work.spin  # bound now: the check swaps work.spin for its recorder, and must not see these calls
+    hogs = [th.Thread(target=lambda: [spin(50_000_000) for _ in iter(stop.is_set, True)]) for _ in range(3)]
     for h in hogs:
         h.start()
     try:

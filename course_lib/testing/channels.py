@@ -37,7 +37,7 @@ from course_lib.channel import Disconnected
 from course_lib.testing import CheckTimeout, call_with_timeout, join_all
 
 __all__ = ["smoke", "capacity", "spsc", "mpmc", "disconnection", "timeouts", "linearizable",
-           "fairness", "stress", "CHECKS", "run_battery", "check_channel", "STRIDE"]
+           "fairness", "stress", "CHECKS", "EXERCISE_CHECKS", "run_battery", "check_channel", "STRIDE"]
 
 Make = Callable[[int], tuple]
 
@@ -466,6 +466,12 @@ def _drained(rx: Any) -> bool:
 
 
 CHECKS = (smoke, capacity, spsc, mpmc, disconnection, timeouts, linearizable, fairness, stress)
+#: What a learner's channel is graded on (``check_channel``'s default): everything but fairness.
+#: A channel built on ``threading.Condition`` is correct without being fair: ``notify`` wakes a
+#: waiter, but the thread that is running may take the lock again first, and how often that
+#: happens depends on the interpreter's thread switching (Python 3.10 starved one producer of two
+#: down to 3% in a test run). course_lib's own channels are held to fairness in its test suite.
+EXERCISE_CHECKS = tuple(c for c in CHECKS if c is not fairness)
 
 
 def run_battery(make: Make, bounded: bool = True,
@@ -516,11 +522,14 @@ def check_channel(make: Make, bounded: bool = True,
                   checks: Optional[Iterable[Callable]] = None) -> None:
     """Run the battery and raise one AssertionError listing every failed check.
 
+    ``checks`` defaults to :data:`EXERCISE_CHECKS` (every check but ``fairness``); pass
+    ``CHECKS`` to include fairness.
+
     Example:
         >>> from course_lib.channel import bounded
         >>> check_channel(bounded)
     """
-    report = run_battery(make, bounded=bounded, checks=checks)
+    report = run_battery(make, bounded=bounded, checks=EXERCISE_CHECKS if checks is None else checks)
     failed = {k: v for k, v in report.items() if v is not None}
     if failed:
         lines = "\n".join(f"- {k}: {v}" for k, v in failed.items())
