@@ -16,7 +16,7 @@ endif
 BOOTSTRAP_PYTHON ?= python3
 # One stamp per interpreter: set-up reruns only when the packaging or the C sources change.
 STAMP := .stamp-install-$(shell echo "$(abspath $(PYTHON))" | cksum | cut -d' ' -f1)
-INSTALL_DEPS := pyproject.toml setup.py $(wildcard course_lib/_c/*.c course_lib/_c/*.h course_lib/_c/build_*.py)
+INSTALL_DEPS := pyproject.toml setup.py $(wildcard course_lib/_c/*.c course_lib/_c/*.h course_lib/_c/build.py)
 
 CHAPTERS := $(notdir $(wildcard solutions/c*))
 LAB_ARGS ?=
@@ -41,22 +41,22 @@ $(STAMP): $(INSTALL_DEPS) | $(if $(filter .venv/bin/python,$(PYTHON)),.venv/bin/
 setup: $(STAMP)  ## create the environment, install course_lib, build its C parts
 
 lab: setup  ## open JupyterLab on the course (extra flags: LAB_ARGS="--no-browser --port 8899")
-	$(PYTHON) -m course_lib.lab $(LAB_ARGS)
+	$(PYTHON) -m course_lib.course.lab $(LAB_ARGS)
 
 test: setup  ## run the whole test suite (PYTEST_ARGS="-k machine" to pick)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 release: setup  ## regenerate notebooks/ (student versions) from solutions/
-	$(PYTHON) -m course_lib.grading release $(CHAPTERS)
+	$(PYTHON) -m course_lib.course.grading release $(CHAPTERS)
 
 grade: setup  ## autograde everything under submitted/ and print a score table
-	$(PYTHON) -m course_lib.grading grade
+	$(PYTHON) -m course_lib.course.grading grade
 
 bench: setup  ## run benchmarks/ and print the figures
 	$(PYTHON) -m benchmarks
 
 feedback: setup  ## write HTML feedback for autograded work into feedback/
-	$(PYTHON) -m course_lib.grading feedback
+	$(PYTHON) -m course_lib.course.grading feedback
 
 clean:  ## remove build products, caches and nbgrader's working state (keeps .venv)
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis autograded feedback gradebook.db .stamp-install-*

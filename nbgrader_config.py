@@ -22,7 +22,7 @@ c.Execute.timeout = 180
 c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
 # Graded runs use small sizes: the notebooks read COURSE_QUICK. The notebook-level net (a wall
-# limit for a whole submission) is in course_lib.grading, which runs each autograde under a timeout.
+# limit for a whole submission) is in course_lib.course.grading, which runs each autograde under a timeout.
 
 # nbgrader gives zero to a test cell with anything on stderr. Warnings from numba or the runtime are
 # not the student's fault: strip those streams before grading. The pattern matches warning *lines*

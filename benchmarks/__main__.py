@@ -4,7 +4,7 @@ import sys
 import time
 from pathlib import Path
 
-from course_lib.machine import describe
+from course_lib.measure.machine import describe
 
 
 def main(names: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Benchmarks for course_lib.channel and course_lib.ring: messages per second through a channel.
+"""Benchmarks for course_lib.channel and course_lib.channel.ring: messages per second through a channel.
 
 For 1 producer / 1 consumer and 4 / 4, each transport moves N integers between threads (processes
 for ``multiprocessing.Queue``); one measured call = start the threads, move N, join:
@@ -6,7 +6,7 @@ for ``multiprocessing.Queue``); one measured call = start the threads, move N, j
 1. ``queue.Queue(1000)``: the standard library's lock + condition-variable queue (the baseline).
 2. ``multiprocessing.Queue(1000)``: pickling through a pipe between processes.
 3. ``course_lib.channel.bounded(1000)``: our Python channel (lock + conditions, like 1).
-4. ``course_lib.ring.bounded(1000)`` from Python, one call per message (``send``/``recv``) and in
+4. ``course_lib.channel.ring.bounded(1000)`` from Python, one call per message (``send``/``recv``) and in
    batches of 1000 (``send_many``/``recv_many``).
 5. The same C ring from numba ``nogil`` kernels (``produce_range``/``consume_sum``).
 
@@ -24,9 +24,13 @@ import threading
 
 import numpy as np
 
-from course_lib import bench, channel, ring
+from course_lib.measure import bench
+
+from course_lib import channel
+
+from course_lib.channel import ring
 from course_lib.config import pick
-from course_lib.machine import usable_cores
+from course_lib.measure.machine import usable_cores
 
 CAP = 1000
 CROSSBEAM_REFERENCE = 31e6

@@ -1,4 +1,4 @@
-"""Benchmarks for course_lib.locks, course_lib.padding and course_lib.queues.
+"""Benchmarks for course_lib.locks, course_lib.locks.padding and course_lib.queues.
 
 1. Lock acquire/release pairs per second, 1 and 2 threads, for every lock: numba spinlocks
    (TAS, TTAS, backoff, ticket) on ``nogil`` threads; the Python classes and ``threading.Lock``
@@ -20,12 +20,12 @@ import threading
 
 import numpy as np
 
-from course_lib import bench
+from course_lib.measure import bench
 from course_lib import locks as L
-from course_lib import padding as P
+from course_lib.locks import padding as P
 from course_lib import queues as Q
 from course_lib.config import pick
-from course_lib.machine import usable_cores
+from course_lib.measure.machine import usable_cores
 
 
 class _Reader:

@@ -21,10 +21,12 @@ import threading
 
 import numpy as np
 
-from course_lib import bench, par
-from course_lib._work import lib
+from course_lib.measure import bench
+
+from course_lib import par
+from course_lib._c._work import lib
 from course_lib.config import pick
-from course_lib.machine import usable_cores
+from course_lib.measure.machine import usable_cores
 
 
 def _noop(_=None):

@@ -1,16 +1,105 @@
 """course_lib: the library behind the course on high-performance parallel programming in Python.
 
-One module per concept, each a real, tested implementation that the notebooks import:
+One subpackage per concept. Concepts cross chapters (the ring of chapter 2 is raced again in
+chapter 4); exercises do not, so each chapter's checkers live in one file of ``testing.exercises``.
 
-- ``course_lib.machine``: what this machine has (cores, caches, SIMD, NUMA, perf counters).
-- ``course_lib.bench``: a statistical benchmark harness (measure, compare, scaling).
-- ``course_lib.plots`` / ``course_lib.widgets``: speedup plots and interactive explorers.
-- ``course_lib.testing``: the checkers that graded notebook cells call.
+The index, chapter by chapter
+=============================
 
-Submodules are imported on demand so that ``import course_lib`` stays cheap.
+``c00_measure``: measuring
+    ``measure.machine`` (what this machine has: cores, caches, SIMD, NUMA, counters),
+    ``measure.bench`` (measure, compare, scaling), ``measure.stats``, ``measure.amdahl``,
+    ``measure.work`` (calibrated GIL-free C work), ``measure.plots``, ``measure.widgets``.
+    Checkers: ``testing.exercises.c00_measure``.
+``c01_par_iter``: parallel iterators and work stealing
+    ``par`` (``par.pool``: the work-stealing ThreadPool and ``join``; ``par.iterators``;
+    ``par.sort``; ``par.kernels``: numba ``prange`` kernels; ``par.demos``: the chapter's
+    trees and chunk-size explorer), ``measure.timeline`` (who ran what, when).
+    Checkers: ``testing.exercises.c01_par_iter``.
+``c02_channels``: channels and message passing
+    ``channel`` (``channel.ends``: Sender/Receiver; ``channel.errors``; one module per flavour,
+    ``channel.flavour_list`` / ``flavour_array`` / ``flavour_zero``; ``channel.select``,
+    ``channel.timers``, ``channel.patterns``; ``channel.ring``: the lock-free C ring, and
+    ``channel.ring_numba``: the same ring from numba ``nogil`` code).
+    Checkers: ``testing.exercises.c02_channels`` (on top of ``testing.batteries.channel``).
+``c03_atomics``: atomics and memory ordering
+    ``atomics`` (``atomics.ordering``: Rust's orderings and their rules; ``atomics.numba_backend``
+    and ``atomics.c_backend``: the same operations in numba and C11; ``atomics.litmus``: litmus
+    tests on this CPU and an SC/TSO explorer).
+    Checkers: ``testing.exercises.c03_atomics``.
+``c04_locks``: locks, lock-free queues and false sharing
+    ``locks`` (``locks.numba_locks``, ``locks.python_locks``, ``locks.sharded``,
+    ``locks.padding``: cache-line padding and the false-sharing experiment),
+    ``queues`` (``queues.array_queue``, ``queues.seg_queue``, ``queues.treiber``).
+    Checkers: ``testing.exercises.c04_locks`` (on top of ``testing.batteries.lock`` and
+    ``testing.batteries.queue``).
+
+Shared by every chapter: ``config`` (every ``COURSE_*`` setting), ``testing`` (the harness that
+bounds a learner's call: ``call_with_timeout``, ``join_all``), ``course`` (``course.grading``:
+release, parallel-safe autograding and feedback; ``course.lab``: the JupyterLab launcher), and
+``_c`` (the C sources and the one table that builds them).
+
+Short names
+===========
+The names learners type keep working: ``from course_lib import bench, machine, ring, litmus,
+padding, work`` (and ``stats``, ``amdahl``, ``plots``, ``widgets``, ``timeline``, ``par_demos``,
+``grading``, ``lab``) import the modules above under their full names; each short name is the
+same module object, not a copy. ``channel``, ``par``, ``atomics``, ``locks`` and ``queues`` are
+the subpackages themselves. Submodules are imported on demand, so ``import course_lib`` is cheap.
 """
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "quick"]
+__all__ = ["__version__", "quick", "ALIASES"]
 
-from course_lib.config import quick
+#: Short module names (the course's first layout, and what learners type) -> the module.
+ALIASES: dict[str, str] = {
+    "machine": "course_lib.measure.machine",
+    "bench": "course_lib.measure.bench",
+    "stats": "course_lib.measure.stats",
+    "amdahl": "course_lib.measure.amdahl",
+    "work": "course_lib.measure.work",
+    "plots": "course_lib.measure.plots",
+    "widgets": "course_lib.measure.widgets",
+    "timeline": "course_lib.measure.timeline",
+    "par_demos": "course_lib.par.demos",
+    "ring": "course_lib.channel.ring",
+    "litmus": "course_lib.atomics.litmus",
+    "padding": "course_lib.locks.padding",
+    "grading": "course_lib.course.grading",
+    "lab": "course_lib.course.lab",
+}
+
+
+class _AliasLoader(importlib.abc.Loader):
+    """Loads ``course_lib.<short>`` by importing the real module and handing back that object."""
+
+    def __init__(self, target: str):
+        self.target = target
+
+    def create_module(self, spec):
+        return importlib.import_module(self.target)
+
+    def exec_module(self, module) -> None:
+        """Nothing to run: the real module was executed when it was imported."""
+
+
+class _AliasFinder(importlib.abc.MetaPathFinder):
+    """Answers only for the names in :data:`ALIASES`; every other import goes the usual way."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        prefix, _, short = fullname.rpartition(".")
+        if prefix != __name__ or short not in ALIASES:
+            return None
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(ALIASES[short]))
+
+
+if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
+    sys.meta_path.append(_AliasFinder())
+
+from course_lib.config import quick  # noqa: E402  (after the finder, which it does not need)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from course_lib.amdahl import amdahl_speedup, fit_serial_fraction, gustafson_speedup
+from course_lib.measure.amdahl import amdahl_speedup, fit_serial_fraction, gustafson_speedup
 
 
 def test_amdahl_limits_and_known_values():

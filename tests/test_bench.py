@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from course_lib import bench
+from course_lib.measure import bench
 
 
 class FakeClock:
@@ -109,7 +109,7 @@ def test_compare_says_when_there_is_no_clear_difference(clock):
 
 
 def test_scaling_recovers_amdahl_fraction_and_clamps(clock, monkeypatch):
-    monkeypatch.setattr("course_lib.machine.usable_cores", lambda: 4)
+    monkeypatch.setattr("course_lib.measure.machine.usable_cores", lambda: 4)
     s_true = 0.25
 
     def run(n):
@@ -126,7 +126,7 @@ def test_scaling_recovers_amdahl_fraction_and_clamps(clock, monkeypatch):
 
 
 def test_scaling_adds_one_thread(clock, monkeypatch):
-    monkeypatch.setattr("course_lib.machine.usable_cores", lambda: 2)
+    monkeypatch.setattr("course_lib.measure.machine.usable_cores", lambda: 2)
     s = bench.scaling(lambda n: setattr(clock, "now", clock.now + 1e-3 / n), threads=[2], via="call", budget=0.1)
     assert s.threads == (1, 2) and any("added 1 thread" in n for n in s.notes)
 
@@ -157,7 +157,7 @@ def test_scaling_via_numba_sets_and_restores_threads():
     code = textwrap.dedent("""
         import numba, numpy as np
         from numba import njit, prange
-        from course_lib import bench
+        from course_lib.measure import bench
         seen = []
         @njit(parallel=True)
         def kernel(x):

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from course_lib import grading
+from course_lib.course import grading
 from notebook_support import CHAPTERS
 
 
@@ -89,7 +89,7 @@ def test_a_kernel_that_ignores_interrupts_is_killed_at_the_wall_limit(tmp_path):
 
     # By default nbgrader gives up on such a submission at its first IOPub timeout (0 points, and
     # nbclient shuts the kernel down). Turned off here, every cell waits out its timeout, so the
-    # run reaches the wall limit: the path where course_lib.grading must kill the kernel itself.
+    # run reaches the wall limit: the path where course_lib.course.grading must kill the kernel itself.
     (tmp_path / "nbgrader_config.py").write_text(
         (ROOT / "nbgrader_config.py").read_text()
         + "\nc.Execute.timeout = 3\nc.Execute.raise_on_iopub_timeout = False\n")

@@ -35,7 +35,7 @@ def lab(tmp_path_factory):
     port = _free_port()
     runtime = tmp_path_factory.mktemp("jupyter-runtime")
     proc = subprocess.Popen(  # the same launcher as `make lab`, with LAB_ARGS for a headless test
-        [sys.executable, "-m", "course_lib.lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+        [sys.executable, "-m", "course_lib.course.lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--ServerApp.token={TOKEN}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
         env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)},

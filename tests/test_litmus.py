@@ -1,4 +1,4 @@
-"""Tests for course_lib.litmus: the model explorer against the published results, and the
+"""Tests for course_lib.atomics.litmus: the model explorer against the published results, and the
 hardware runner against the model of this machine (x86-TSO on x86)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import platform
 import pytest
 
 from course_lib.atomics import Ordering
-from course_lib.litmus import (HARDWARE_TESTS, MODELS, TESTS, LitmusTest, allowed, run,
+from course_lib.atomics.litmus import (HARDWARE_TESTS, MODELS, TESTS, LitmusTest, allowed, run,
                                usable_cpus)
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")

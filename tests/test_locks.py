@@ -1,4 +1,4 @@
-"""Tests for course_lib.locks (and course_lib.padding): one battery over every lock kind."""
+"""Tests for course_lib.locks (and course_lib.locks.padding): one battery over every lock kind."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from course_lib import locks as L
-from course_lib import padding as P
-from course_lib.testing.locks import check_mutual_exclusion, check_numba_lock
+from course_lib.locks import padding as P
+from course_lib.testing.exercises.c04_locks import check_mutual_exclusion, check_numba_lock
 
 pytestmark = pytest.mark.timeout(120)
 

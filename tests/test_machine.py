@@ -1,4 +1,4 @@
-"""Tests for course_lib.machine: pure parsers, fake sysfs/procfs trees, and the real machine."""
+"""Tests for course_lib.measure.machine: pure parsers, fake sysfs/procfs trees, and the real machine."""
 from __future__ import annotations
 
 import ctypes
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import machine
-from course_lib.machine import Cache, Machine, NumaNode, describe, perf_counters_usable
+from course_lib.measure import machine
+from course_lib.measure.machine import Cache, Machine, NumaNode, describe, perf_counters_usable
 
 
 @pytest.fixture(autouse=True)

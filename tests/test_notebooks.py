@@ -54,7 +54,7 @@ def test_notebooks_folder_equals_a_fresh_release(tmp_path):
     for name in ("solutions", "nbgrader_config.py"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
-    proc = subprocess.run([sys.executable, "-m", "course_lib.grading", "--root", str(tmp_path), "release"],
+    proc = subprocess.run([sys.executable, "-m", "course_lib.course.grading", "--root", str(tmp_path), "release"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     cmp = filecmp.dircmp(ROOT / "notebooks", tmp_path / "notebooks", ignore=[".ipynb_checkpoints", "__pycache__"])

@@ -36,18 +36,58 @@ def test_pyproject_and_environment_yml_agree():
     assert "conda-forge" in env["channels"]
 
 
-def test_every_c_builder_has_its_source():
-    builders = sorted((ROOT / "course_lib" / "_c").glob("build_*.py"))
-    assert builders, "no cffi builder found"
-    for b in builders:
-        name = b.stem[len("build_"):]
-        assert (ROOT / "course_lib" / "_c" / f"{name}.c").exists(), f"{b.name} has no {name}.c"
-        assert f'"course_lib._{name}"' in b.read_text(), f"{b.name} must build course_lib._{name}"
+def _build_table():
+    import runpy
+
+    return runpy.run_path(str(ROOT / "course_lib" / "_c" / "build.py"))
 
 
-def test_extensions_are_built():
+def test_every_row_of_the_build_table_has_its_sources():
+    table = _build_table()
+    assert table["MODULES"], "the build table is empty"
+    c_files = {p.name for p in (ROOT / "course_lib" / "_c").glob("*.c") if not p.name.startswith("_")}
+    used = set()
+    for m in table["MODULES"]:
+        for s in m.source_files:
+            assert (ROOT / "course_lib" / "_c" / s).exists(), f"{m.name}: {s} is missing"
+            used.add(s)
+        if m.kind == "cffi":
+            assert (ROOT / "course_lib" / "_c" / m.header_file).exists(), f"{m.name}: no header"
+    assert c_files <= used, f"C files no row builds: {sorted(c_files - used)}"
+
+
+def test_extensions_are_built_and_export_every_declared_function():
     import importlib
+    import re
 
-    for b in sorted((ROOT / "course_lib" / "_c").glob("build_*.py")):
-        mod = importlib.import_module(f"course_lib._{b.stem[len('build_'):]}")
+    table = _build_table()
+    for m in table["MODULES"]:
+        mod = importlib.import_module(m.module)
+        if m.kind != "cffi":
+            continue
         assert hasattr(mod, "ffi") and hasattr(mod, "lib")
+        for name in re.findall(r"(\w+)\s*\(", table["cdef"](m)):
+            assert hasattr(mod.lib, name), f"{m.module} lacks {name}, declared in {m.header_file}"
+        for hidden in m.hide:
+            assert not hasattr(mod.lib, hidden)
+
+
+def test_cdef_is_generated_from_the_header():
+    cdef_from_header = _build_table()["cdef_from_header"]
+    header = """/* a comment */
+    #ifndef G_H
+    #define G_H
+    #include <stdint.h>
+    #define LIMIT 0x10   /* kept */
+    enum { A = 0, B = 1 };
+    #define PAIR(T, S) T get_##S(const T *p); \\
+        void put_##S(T *p, T v);
+    PAIR(int64_t, i64)
+    int hidden(void);
+    #endif
+    """
+    text = cdef_from_header(header, hide=("hidden",))
+    assert text.splitlines() == ["#define LIMIT 0x10", "enum { A = 0, B = 1 };",
+                                 "int64_t get_i64(const int64_t *p);", "void put_i64(int64_t *p, int64_t v);"]
+    with pytest.raises(ValueError, match="cannot read"):
+        cdef_from_header("#if FOO\nint f(void);\n#endif")

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from course_lib import par
-from course_lib._work import lib as work_lib
+from course_lib._c._work import lib as work_lib
 
 STRESS = int(os.environ.get("COURSE_STRESS", "1"))
 HYP = settings(max_examples=40 * STRESS, deadline=None,
@@ -662,7 +662,7 @@ def test_histogram_bad_input(hist):
 
 def test_racy_histogram_really_loses_counts():
     """On 2 threads with one hot bin, the racy histogram loses increments (checked, not assumed)."""
-    from course_lib.machine import usable_cores
+    from course_lib.measure.machine import usable_cores
     import numba
 
     if usable_cores() < 2 or numba.get_num_threads() < 2:

@@ -2,8 +2,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from course_lib import plots, widgets
-from course_lib.amdahl import amdahl_speedup
+from course_lib.measure import plots, widgets
+from course_lib.measure.amdahl import amdahl_speedup
 
 
 def test_speedup_plot_from_raw_data_draws_measured_ideal_and_fit():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from course_lib import queues as Q
-from course_lib.testing.locks import check_numba_queue, check_queue
+from course_lib.testing.exercises.c04_locks import check_numba_queue, check_queue
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -92,7 +92,7 @@ def test_stack_matches_list_on_random_ops():
 
 
 def test_array_queue_layout_pads_head_and_tail():
-    from course_lib._queue_array import HEAD, SLOTS, TAIL
+    from course_lib.queues.array_queue import HEAD, SLOTS, TAIL
 
     q = Q.ArrayQueue(4)
     assert q.state.ctypes.data % 128 == 0

@@ -1,4 +1,4 @@
-"""Tests for course_lib.ring: the channel battery on the C ring, from Python and from numba."""
+"""Tests for course_lib.channel.ring: the channel battery on the C ring, from Python and from numba."""
 from __future__ import annotations
 
 import collections
@@ -8,9 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-from course_lib import ring
+from course_lib.channel import ring
 from course_lib.channel import Closed, Disconnected, Empty, Full, Timeout
-from course_lib.testing import channels as battery
+from course_lib.testing.batteries import channel as battery
 
 pytestmark = pytest.mark.timeout(90)
 STRESS = max(1, int(os.environ.get("COURSE_STRESS", "1")))
@@ -259,8 +259,8 @@ def test_python_fast_path_keeps_the_gil_and_shares_the_ring():
     import sys
     import threading
 
-    from course_lib import _ringpy
-    from course_lib import ring as ring_mod
+    from course_lib._c import _ringpy
+    from course_lib.channel import ring as ring_mod
 
     tx, rx = ring_mod.bounded(8)
     address = tx._ring.address
@@ -317,7 +317,7 @@ def test_tiny_c_timeouts_always_time_out():
     """A timed recv in C whose deadline passes just before it parks must not park without a
     limit (park_on takes a negative time as "forever"). The race window is short, so sweep many
     timeouts around the moment the backoff reaches the park stage."""
-    from course_lib._ring import ffi, lib
+    from course_lib._c._ring import ffi, lib
 
     tx, rx = ring.bounded(4)
     out = ffi.new("int64_t *")
@@ -339,7 +339,7 @@ def test_huge_c_timeout_parks_and_returns_the_value():
     conversion to time_t, which overflowed into a busy loop) and still get the message."""
     import time
 
-    from course_lib._ring import ffi, lib
+    from course_lib._c._ring import ffi, lib
 
     tx, rx = ring.bounded(4)
     out = ffi.new("int64_t *")
@@ -365,7 +365,7 @@ def test_huge_c_timeout_parks_and_returns_the_value():
 def _raw(tx):
     """The ring's head/tail words and its slots, through the struct layout of ring.c (checked
     against the public counters), to freeze another thread half-way through an operation."""
-    from course_lib._ring import ffi, lib
+    from course_lib._c._ring import ffi, lib
 
     words = ffi.cast("uint64_t *", tx.address)
     # tail, head sit on their own 64-byte lines (words 0 and 8); cap follows senders/receivers.
@@ -380,7 +380,7 @@ def test_fast_path_gives_up_on_a_half_done_send_and_keeps_the_gil_free():
     """A producer that claimed a position but has not published it yet (preempted there) makes
     dequeue spin. The GIL-holding fast path must give up (None) instead of spinning with the GIL;
     recv then waits in C with the GIL released, and gets the message once it is published."""
-    from course_lib import _ringpy
+    from course_lib._c import _ringpy
 
     tx, rx = ring.bounded(4)
     words, slots = _raw(tx)
@@ -404,7 +404,7 @@ def test_fast_path_full_from_a_half_done_recv_loses_nothing():
     """A consumer that claimed the oldest message but has not freed its slot makes enqueue spin.
     The fast path gives up with FULL; try_send then asks cffi (GIL released), so nothing is lost
     or duplicated, and the send completes once the slot is freed."""
-    from course_lib import _ringpy
+    from course_lib._c import _ringpy
 
     tx, rx = ring.bounded(2)
     words, slots = _raw(tx)
@@ -439,7 +439,7 @@ def test_concurrent_close_of_one_end_drops_it_once():
             self.__dict__["c"] = v
 
     tx, rx = ring.bounded(2)
-    from course_lib._ring import lib
+    from course_lib._c._ring import lib
     lib.cr_sender_add(tx._ptr)
     shared = SlowFlag(tx._ring)
     threads = [threading.Thread(target=shared.close) for _ in range(2)]

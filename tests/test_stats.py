@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from course_lib.stats import bootstrap_ci, format_seconds, tukey_outliers
+from course_lib.measure.stats import bootstrap_ci, format_seconds, tukey_outliers
 
 
 def test_tukey_classifies_each_side():

@@ -1,4 +1,4 @@
-"""Tests for course_lib.testing.atomics: each checker passes a right answer and fails the
+"""Tests for course_lib.testing.exercises.c03_atomics: each checker passes a right answer and fails the
 plausible wrong ones (racy, serial, lucky, too-weak orderings, wrong predictions)."""
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from numba import njit, prange
 
 from course_lib.atomics import (Ordering, compare_exchange, compare_exchange_weak, fetch_add,
                                 fence, fetch_max, load, spin_loop, store)
-from course_lib.litmus import allowed
-from course_lib.machine import usable_cores
-from course_lib.testing.atomics import (check_fetch_max, check_one_shot,
+from course_lib.atomics.litmus import allowed
+from course_lib.measure.machine import usable_cores
+from course_lib.testing.exercises.c03_atomics import (check_fetch_max, check_one_shot,
                                         check_parallel_histogram, check_prediction)
 
 
@@ -88,7 +88,7 @@ def test_histogram_accepts_atomic_with_one_numba_thread():
         import numba
         from numba import njit, prange
         from course_lib.atomics import Ordering, fetch_add
-        from course_lib.testing.atomics import check_parallel_histogram
+        from course_lib.testing.exercises.c03_atomics import check_parallel_histogram
 
         @njit(parallel=True)
         def histogram(data, bins):
@@ -183,7 +183,7 @@ def test_fetch_max_accepts_cas_loop_after_set_num_threads():
         import numba
         from numba import njit
         from course_lib.atomics import Ordering, compare_exchange_weak, load
-        from course_lib.testing.atomics import check_fetch_max
+        from course_lib.testing.exercises.c03_atomics import check_fetch_max
 
         @njit
         def my_fetch_max(cells, i, value):

@@ -1,4 +1,4 @@
-"""Tests for course_lib.testing.channels: the battery passes good channels and catches bad ones.
+"""Tests for course_lib.testing.batteries.channel: the battery passes good channels and catches bad ones.
 
 A reference channel built on ``threading.Condition`` (what the notebook's first exercise asks
 for) must pass every check; deliberately broken variants must each be caught, quickly, with a
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from course_lib.channel import Disconnected, Timeout, bounded
-from course_lib.testing import channels as battery
+from course_lib.testing.batteries import channel as battery
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -188,10 +188,10 @@ def test_check_channel_lists_every_failure(fast_limits):
         battery.check_channel(factory(sender=Unbounded), checks=[battery.smoke, battery.capacity])
 
 
-# ---- exercise checkers (course_lib.testing.channel_exercises) ---------------------------------
+# ---- exercise checkers (course_lib.testing.exercises.c02_channels) ---------------------------------
 
 from course_lib.channel import merge, pipeline, unbounded  # noqa: E402
-from course_lib.testing import channel_exercises as ex  # noqa: E402
+from course_lib.testing.exercises import c02_channels as ex  # noqa: E402
 
 
 def good_pipeline3(items, f, g, h, cap):
@@ -208,7 +208,7 @@ def test_pipeline_checker_catches_sequential_code():
 
 
 def test_pipeline_checker_catches_missing_backpressure(monkeypatch):
-    import course_lib._channel_patterns as patterns
+    import course_lib.channel.patterns as patterns
     import course_lib.channel as channel
 
     def no_backpressure(items, f, g, h, cap):  # the library pipeline, but on unbounded channels
@@ -309,7 +309,7 @@ def test_fan_in_checker_catches_round_robin_blocking_recv():
 
 def test_pipeline_checker_overlap_is_structural():
     """A slow machine may not fail a threaded pipeline: the overlap check uses no stopwatch."""
-    import course_lib.testing.channel_exercises as mod
+    import course_lib.testing.exercises.c02_channels as mod
 
     real_sleep = time.sleep
     slowed = type("T", (), {**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")},

@@ -1,4 +1,4 @@
-"""Tests for course_lib.testing.locks: the checkers pass good code and catch broken code."""
+"""Tests for course_lib.testing.exercises.c04_locks: the checkers pass good code and catch broken code."""
 from __future__ import annotations
 
 import collections
@@ -12,11 +12,11 @@ import pytest
 
 from course_lib import locks as L
 from course_lib import queues as Q
-from course_lib._treiber import TOP, _pop_node, _push_node
+from course_lib.queues.treiber import TOP, _pop_node, _push_node
 from course_lib.atomics import Ordering, compare_exchange, load, spin_loop, store
-from course_lib.padding import aligned_zeros, padded_slots
+from course_lib.locks.padding import aligned_zeros, padded_slots
 from course_lib.testing import CheckTimeout
-from course_lib.testing import locks as C
+from course_lib.testing.exercises import c04_locks as C
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -469,7 +469,7 @@ def test_padded_stats_judges_layout_only_on_hyperthreads_of_one_core(tmp_path, m
         (topo / "core_id").write_text("0\n")
         (topo / "physical_package_id").write_text("0\n")
     monkeypatch.setattr(C, "_SYSFS_CPU", str(tmp_path))
-    monkeypatch.setattr("course_lib.machine.usable_cores", lambda: 2)
+    monkeypatch.setattr("course_lib.measure.machine.usable_cores", lambda: 2)
     if not hasattr(os, "sched_getaffinity"):
         monkeypatch.setattr(C, "_separate_cores", lambda: 1)
     monkeypatch.setattr(C, "_stats_time", lambda stats, threads, n: 1.0)  # no gain from padding

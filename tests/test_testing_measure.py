@@ -5,10 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from course_lib import work
-from course_lib.amdahl import amdahl_speedup, fit_serial_fraction
+from course_lib.measure import work
+from course_lib.measure.amdahl import amdahl_speedup, fit_serial_fraction
 from course_lib.testing import CheckTimeout, call_with_timeout, check_close, check_raises
-from course_lib.testing import measure as m
+from course_lib.testing.exercises import c00_measure as m
 
 
 def test_call_with_timeout_returns_raises_and_gives_up():

@@ -1,4 +1,4 @@
-"""Tests for course_lib.testing.par: the c01 checkers accept correct answers and reject
+"""Tests for course_lib.testing.exercises.c01_par_iter: the c01 checkers accept correct answers and reject
 plausible wrong ones with a message that teaches."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from numba import njit, prange
 
 from course_lib import par
-from course_lib._par_kernels import _hist_thread, sum_prange
-from course_lib.machine import usable_cores
-from course_lib.testing import par as checks
+from course_lib.par.kernels import _hist_thread, sum_prange
+from course_lib.measure.machine import usable_cores
+from course_lib.testing.exercises import c01_par_iter as checks
 
 pytestmark = pytest.mark.timeout(300)
 MULTICORE = usable_cores() >= 2 and numba.config.NUMBA_NUM_THREADS >= 2

@@ -1,4 +1,4 @@
-"""Tests for course_lib.timeline: leaves of nested events, steal colouring, the Gantt plot."""
+"""Tests for course_lib.measure.timeline: leaves of nested events, steal colouring, the Gantt plot."""
 from __future__ import annotations
 
 import matplotlib
@@ -8,7 +8,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from course_lib import par, timeline  # noqa: E402
+from course_lib import par  # noqa: E402
+
+from course_lib.measure import timeline
 from course_lib.par import TimelineEvent as E  # noqa: E402
 
 

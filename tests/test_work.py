@@ -3,7 +3,7 @@ import threading
 import numpy as np
 import pytest
 
-from course_lib import work
+from course_lib.measure import work
 
 
 def _xorshift(n, seed):

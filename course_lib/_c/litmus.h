@@ -1,4 +1,4 @@
-/* litmus.h: two-thread litmus tests (SB, MP, LB, 2+2W) on real hardware, for course_lib.litmus. */
+/* litmus.h: two-thread litmus tests (SB, MP, LB, 2+2W) on real hardware, for course_lib.atomics.litmus. */
 #ifndef COURSE_LITMUS_H
 #define COURSE_LITMUS_H
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * ringpy.c: the Python fast path of the C ring, called WITH the GIL held.
  *
  * What it implements
- *   Four non-parking calls on a ring made by course_lib.ring (passed as its address):
+ *   Four non-parking calls on a ring made by course_lib.channel.ring (passed as its address):
  *   try_send_i64, try_send_f64 -> status (CR_FULL also when it gave up, see below);
  *   try_recv_i64, try_recv_f64 -> the value, or None when the ring is empty, disconnected or
  *   busy (the caller then asks the cffi module for the status).
@@ -130,7 +130,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "course_lib._ringpy",
+    PyModuleDef_HEAD_INIT, "course_lib._c._ringpy",
     "The C ring's non-blocking calls, called with the GIL held (see ringpy.c).", -1, methods,
     NULL, NULL, NULL, NULL,
 };

@@ -5,7 +5,7 @@ back, and the likely reason), and bounds every wait, so that a learner's deadloc
 fails the check in seconds instead of hanging the grader.
 
 Chapter-specific checkers live in submodules named for the chapter's concept
-(``course_lib.testing.measure`` for c00, ...); the helpers here are shared by all of them.
+(``course_lib.testing.exercises.c00_measure`` for c00, ...); the helpers here are shared by all of them.
 """
 from __future__ import annotations
 

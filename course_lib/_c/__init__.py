@@ -1,0 +1,16 @@
+"""course_lib's C: the sources (``<name>.c`` / ``<name>.h``) and, once built, their extensions.
+
+``build.py`` holds the one table of extensions (see it for how cffi's declarations are generated
+from the headers). After ``pip install -e .`` this package holds the compiled modules:
+
+========================  =================================================================
+``course_lib._c._work``     calibrated CPU work without the GIL, used by ``measure.work``
+``course_lib._c._atomics``  C11 atomics on NumPy cells, used by ``atomics.c_backend``
+``course_lib._c._litmus``   two pinned threads running litmus tests, used by ``atomics.litmus``
+``course_lib._c._ring``     Vyukov's lock-free MPMC ring, used by ``channel.ring``
+``course_lib._c._ringpy``   the ring's non-blocking calls with the GIL held (a CPython module)
+``course_lib._c._lockq``    a mutex + condition-variable queue that the ring is raced against
+========================  =================================================================
+
+Every C file starts with what it implements, its sources, and its threads-and-ordering argument.
+"""
