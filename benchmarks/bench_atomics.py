@@ -19,10 +19,10 @@ import threading
 import numpy as np
 from numba import njit
 
-from course_lib.measure import bench
 from course_lib.atomics import (AtomicI64, Ordering, c_loop_cas_add, c_loop_fetch_add,
                                 compare_exchange_weak, fetch_add, load)
 from course_lib.config import pick
+from course_lib.measure import bench
 from course_lib.measure.machine import usable_cores
 
 

@@ -24,12 +24,10 @@ import threading
 
 import numpy as np
 
-from course_lib.measure import bench
-
 from course_lib import channel
-
 from course_lib.channel import ring
 from course_lib.config import pick
+from course_lib.measure import bench
 from course_lib.measure.machine import usable_cores
 
 CAP = 1000

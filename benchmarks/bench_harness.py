@@ -4,8 +4,8 @@ Read these first: a difference smaller than the noise printed here is not a diff
 """
 import time
 
-from course_lib.measure import bench, work
 from course_lib.config import pick
+from course_lib.measure import bench, work
 from course_lib.measure.stats import format_seconds
 
 

@@ -20,11 +20,11 @@ import threading
 
 import numpy as np
 
-from course_lib.measure import bench
 from course_lib import locks as L
-from course_lib.locks import padding as P
 from course_lib import queues as Q
 from course_lib.config import pick
+from course_lib.locks import padding as P
+from course_lib.measure import bench
 from course_lib.measure.machine import usable_cores
 
 

@@ -21,11 +21,10 @@ import threading
 
 import numpy as np
 
-from course_lib.measure import bench
-
 from course_lib import par
 from course_lib._c._work import lib
 from course_lib.config import pick
+from course_lib.measure import bench
 from course_lib.measure.machine import usable_cores
 
 

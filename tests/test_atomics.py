@@ -20,8 +20,9 @@ from numba import njit, prange
 
 from course_lib import atomics as A
 from course_lib.atomics import Ordering
+from course_lib.config import stress
 
-STRESS = int(os.environ.get("COURSE_STRESS", "1"))
+STRESS = stress()
 N = 20_000 * STRESS
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 DTYPES = [np.int32, np.uint32, np.int64, np.uint64]

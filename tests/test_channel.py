@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from course_lib.channel import (ChannelError, Closed, Disconnected, Empty, Full, Receiver, Sender,
-                                Timeout, after, bounded, fan_out_fan_in, merge, never, pipeline,
-                                select, tick, unbounded, worker_pool, LengthSampler)
+from course_lib.channel import (ChannelError, Closed, Disconnected, Empty, Full, LengthSampler,
+                                Receiver, Sender, Timeout, after, bounded, fan_out_fan_in, merge,
+                                never, pipeline, select, tick, unbounded, worker_pool)
 from course_lib.testing.batteries import channel as battery
 
 pytestmark = pytest.mark.timeout(60)

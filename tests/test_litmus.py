@@ -2,17 +2,17 @@
 hardware runner against the model of this machine (x86-TSO on x86)."""
 from __future__ import annotations
 
-import os
 import platform
 
 import pytest
 
 from course_lib.atomics import Ordering
 from course_lib.atomics.litmus import (HARDWARE_TESTS, MODELS, TESTS, LitmusTest, allowed, run,
-                               usable_cpus)
+                                       usable_cpus)
+from course_lib.config import stress
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
-STRESS = int(os.environ.get("COURSE_STRESS", "1"))
+STRESS = stress()
 ALL4 = {(a, b) for a in (0, 1) for b in (0, 1)}
 
 

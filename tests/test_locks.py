@@ -1,19 +1,19 @@
 """Tests for course_lib.locks (and course_lib.locks.padding): one battery over every lock kind."""
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
 import pytest
 
 from course_lib import locks as L
+from course_lib.config import stress
 from course_lib.locks import padding as P
 from course_lib.testing.exercises.c04_locks import check_mutual_exclusion, check_numba_lock
 
 pytestmark = pytest.mark.timeout(120)
 
-STRESS = max(1, int(os.environ.get("COURSE_STRESS", "1")))
+STRESS = stress()
 KINDS = sorted(L.NUMBA_LOCKS)
 PY_LOCKS = [L.TASLock, L.TTASLock, L.BackoffLock, L.TicketLock]
 
@@ -106,6 +106,18 @@ def test_release_of_unheld_lock_names_the_lock(cls):
     assert err, "release from another thread must raise"
     lock.release()
     assert not lock.locked()
+
+
+@pytest.mark.parametrize("cls", PY_LOCKS, ids=lambda c: c.__name__)
+def test_try_acquire_by_the_holder_reports_false_like_threading_lock(cls):
+    lock = cls("mine")
+    assert lock.try_acquire() is True
+    assert lock.try_acquire() is False, "held (by me) is not free: report it, do not raise"
+    assert threading.Lock().acquire(blocking=False) is True  # the model it follows
+    lock.release()
+    assert not lock.locked()
+    assert lock.try_acquire() is True
+    lock.release()
 
 
 @pytest.mark.parametrize("cls", PY_LOCKS, ids=lambda c: c.__name__)

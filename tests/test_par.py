@@ -6,7 +6,6 @@ Stress sizes scale with COURSE_STRESS.
 """
 from __future__ import annotations
 
-
 import os
 import subprocess
 import sys
@@ -20,8 +19,9 @@ from hypothesis import strategies as st
 
 from course_lib import par
 from course_lib._c._work import lib as work_lib
+from course_lib.config import stress
 
-STRESS = int(os.environ.get("COURSE_STRESS", "1"))
+STRESS = stress()
 HYP = settings(max_examples=40 * STRESS, deadline=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture])
 pytestmark = pytest.mark.timeout(120)
@@ -662,8 +662,9 @@ def test_histogram_bad_input(hist):
 
 def test_racy_histogram_really_loses_counts():
     """On 2 threads with one hot bin, the racy histogram loses increments (checked, not assumed)."""
-    from course_lib.measure.machine import usable_cores
     import numba
+
+    from course_lib.measure.machine import usable_cores
 
     if usable_cores() < 2 or numba.get_num_threads() < 2:
         pytest.skip("a race needs two threads running at once")

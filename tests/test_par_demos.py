@@ -11,9 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from course_lib import par  # noqa: E402
-
-from course_lib.par import demos
 from course_lib._c._work import lib  # noqa: E402
+from course_lib.par import demos
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 10, 64, 1000])

@@ -1,7 +1,6 @@
 """Tests for course_lib.queues: the same battery over every queue, Python and numba threads."""
 from __future__ import annotations
 
-import os
 import queue as stdq
 import threading
 from collections import deque
@@ -10,11 +9,12 @@ import numpy as np
 import pytest
 
 from course_lib import queues as Q
+from course_lib.config import stress
 from course_lib.testing.exercises.c04_locks import check_numba_queue, check_queue
 
 pytestmark = pytest.mark.timeout(120)
 
-STRESS = max(1, int(os.environ.get("COURSE_STRESS", "1")))
+STRESS = stress()
 
 # name -> (make, fifo, capacity)
 PYTHON_QUEUES = {

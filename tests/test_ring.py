@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import collections
-import os
 import threading
 
 import numpy as np
 import pytest
 
-from course_lib.channel import ring
-from course_lib.channel import Closed, Disconnected, Empty, Full, Timeout
+from course_lib.channel import Closed, Disconnected, Empty, Full, Timeout, ring
+from course_lib.config import stress
 from course_lib.testing.batteries import channel as battery
 
 pytestmark = pytest.mark.timeout(90)
-STRESS = max(1, int(os.environ.get("COURSE_STRESS", "1")))
+STRESS = stress()
 STRIDE = battery.STRIDE
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from numba import njit, prange
 
-from course_lib.atomics import (Ordering, compare_exchange, compare_exchange_weak, fetch_add,
-                                fence, fetch_max, load, spin_loop, store)
+from course_lib.atomics import (Ordering, compare_exchange, compare_exchange_weak, fence, fetch_add,
+                                fetch_max, load, spin_loop, store)
 from course_lib.atomics.litmus import allowed
 from course_lib.measure.machine import usable_cores
 from course_lib.testing.exercises.c03_atomics import (check_fetch_max, check_one_shot,
-                                        check_parallel_histogram, check_prediction)
+                                                      check_parallel_histogram, check_prediction)
 
 
 # ----------------------------------------------------------------------------- histogram

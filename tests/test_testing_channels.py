@@ -176,6 +176,22 @@ def test_catches_missing_disconnection(fast_limits):
     assert "Disconnected" in failed["disconnection"]
 
 
+def test_catches_a_close_that_only_works_through_the_waiters_timeout(fast_limits):
+    class QuietClose(CondSender):
+        def close(self):  # forgets notify_all: the waiter sees it only when its wait times out
+            with self.s.cond:
+                self.s.senders -= 1
+
+    class QuietReceiverClose(CondReceiver):
+        def close(self):
+            with self.s.cond:
+                self.s.receivers -= 1
+
+    for make in (factory(sender=QuietClose), factory(receiver=QuietReceiverClose)):
+        failed = _failures(make, [battery.disconnection])
+        assert "at its own" in failed["disconnection"] and "wake" in failed["disconnection"]
+
+
 def test_unbounded_mode_skips_capacity_checks():
     report = battery.run_battery(lambda cap: bounded(10**6), bounded=False)
     assert "capacity" not in report and all(v is None for v in report.values())
@@ -208,8 +224,8 @@ def test_pipeline_checker_catches_sequential_code():
 
 
 def test_pipeline_checker_catches_missing_backpressure(monkeypatch):
-    import course_lib.channel.patterns as patterns
     import course_lib.channel as channel
+    import course_lib.channel.patterns as patterns
 
     def no_backpressure(items, f, g, h, cap):  # the library pipeline, but on unbounded channels
         monkeypatch.setattr(channel, "bounded", lambda cap: unbounded())

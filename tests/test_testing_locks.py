@@ -12,10 +12,11 @@ import pytest
 
 from course_lib import locks as L
 from course_lib import queues as Q
-from course_lib.queues.treiber import TOP, _pop_node, _push_node
 from course_lib.atomics import Ordering, compare_exchange, load, spin_loop, store
 from course_lib.locks.padding import aligned_zeros, padded_slots
+from course_lib.queues.treiber import TOP, _pop_node, _push_node
 from course_lib.testing import CheckTimeout
+from course_lib.testing.batteries import lock as lock_battery
 from course_lib.testing.exercises import c04_locks as C
 
 pytestmark = pytest.mark.timeout(120)
@@ -207,7 +208,7 @@ def test_numba_lock_checker_says_when_compiling_takes_too_long(monkeypatch):
         slow()
         L.ttas_acquire(words, i)
 
-    monkeypatch.setattr(C, "_COMPILE_TIMEOUT", 0.3)
+    monkeypatch.setattr(lock_battery, "_COMPILE_TIMEOUT", 0.3)
     with pytest.raises(CheckTimeout, match="compiling"):
         C.check_numba_lock(slow_acquire, _plain_release, n=1000)
 
@@ -468,10 +469,10 @@ def test_padded_stats_judges_layout_only_on_hyperthreads_of_one_core(tmp_path, m
         topo.mkdir(parents=True)
         (topo / "core_id").write_text("0\n")
         (topo / "physical_package_id").write_text("0\n")
-    monkeypatch.setattr(C, "_SYSFS_CPU", str(tmp_path))
+    monkeypatch.setattr("course_lib.measure.machine._SYSFS_CPU", str(tmp_path))
     monkeypatch.setattr("course_lib.measure.machine.usable_cores", lambda: 2)
     if not hasattr(os, "sched_getaffinity"):
-        monkeypatch.setattr(C, "_separate_cores", lambda: 1)
+        monkeypatch.setattr(C, "usable_physical_cores", lambda: 1)
     monkeypatch.setattr(C, "_stats_time", lambda stats, threads, n: 1.0)  # no gain from padding
     r = C.check_padded_stats(_padded)
     assert np.isnan(r)

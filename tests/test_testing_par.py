@@ -8,8 +8,8 @@ import pytest
 from numba import njit, prange
 
 from course_lib import par
-from course_lib.par.kernels import _hist_thread, sum_prange
 from course_lib.measure.machine import usable_cores
+from course_lib.par.kernels import _hist_thread, sum_prange
 from course_lib.testing.exercises import c01_par_iter as checks
 
 pytestmark = pytest.mark.timeout(300)

@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from course_lib import par  # noqa: E402
-
 from course_lib.measure import timeline
 from course_lib.par import TimelineEvent as E  # noqa: E402
 

@@ -31,8 +31,8 @@
  *
  * Threads and memory ordering
  *   - slot.seq is the only synchronisation of the payload: the producer's release store of
- *     seq = p+1 pairs with the consumer's acquire load, so the payload write happens-before the
- *     read; the consumer's release store of seq = p+cap pairs with the next producer's acquire
+ *     seq = 2p+1 pairs with the consumer's acquire load, so the payload write happens-before the
+ *     read; the consumer's release store of seq = 2(p+cap) pairs with the next producer's acquire
  *     load, so the read happens-before the next lap's overwrite. The payload itself is a plain
  *     (non-atomic) field: at any moment exactly one thread owns the slot.
  *   - The CAS on tail/head only hands out positions; it is seq_cst (free on x86, where every

@@ -46,10 +46,10 @@ from typing import Any, Sequence
 
 from course_lib.atomics import numba_backend  # noqa: F401  (registers the numba implementations)
 from course_lib.atomics.c_backend import (SUPPORTED_DTYPES, AtomicArray, AtomicBool, AtomicI64,
-                                   AtomicU64, c_loop_cas_add, c_loop_fetch_add, compare_exchange,
-                                   compare_exchange_weak, fence, fetch_add, fetch_and, fetch_max,
-                                   fetch_min, fetch_or, fetch_sub, fetch_xor, load, spin_loop,
-                                   store, swap)
+                                          AtomicU64, c_loop_cas_add, c_loop_fetch_add,
+                                          compare_exchange, compare_exchange_weak, fence, fetch_add,
+                                          fetch_and, fetch_max, fetch_min, fetch_or, fetch_sub,
+                                          fetch_xor, load, spin_loop, store, swap)
 from course_lib.atomics.ordering import Ordering
 
 _U = numba_backend.UNCHECKED

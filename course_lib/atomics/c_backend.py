@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from course_lib.atomics.ordering import (Ordering, check_compare_exchange, check_fence,
-                                          check_load, check_ordering, check_store)
+from course_lib.atomics.ordering import (Ordering, check_compare_exchange, check_fence, check_load,
+                                         check_ordering, check_store)
 
 __all__ = ["load", "store", "swap", "fetch_add", "fetch_sub", "fetch_and", "fetch_or",
            "fetch_xor", "fetch_max", "fetch_min", "compare_exchange", "compare_exchange_weak",

@@ -27,12 +27,12 @@ from llvmlite import ir
 from numba.core import cgutils, errors, types
 from numba.core.imputils import lower_constant
 from numba.core.typing.templates import AttributeTemplate
-from numba.extending import (NativeValue, infer_getattr, intrinsic, lower_getattr_generic,
-                             models, overload, register_model, typeof_impl, unbox)
+from numba.extending import (NativeValue, infer_getattr, intrinsic, lower_getattr_generic, models,
+                             overload, register_model, typeof_impl, unbox)
 
 from course_lib.atomics import c_backend as _c
 from course_lib.atomics.ordering import (Ordering, _OrderingMeta, check_compare_exchange,
-                                          check_fence, check_load, check_store)
+                                         check_fence, check_load, check_store)
 
 __all__ = ["OrderingType", "UNCHECKED"]
 

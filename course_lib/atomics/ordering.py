@@ -3,7 +3,8 @@
 1. :class:`Ordering` names the five C11/Rust orderings, weakest first.
 2. Each kind of operation accepts a subset: a load cannot release (it writes nothing to
    publish), a store cannot acquire (it reads nothing), a compare_exchange's failure path is
-   only a load, and a fence must order something.
+   only a load, and a fence must order something. A read-modify-write both reads and writes, so
+   it accepts all five.
 3. ``check_*`` raise ``ValueError`` with one message per mistake; the numba typing code raises a
    ``TypingError`` with the very same text, so a learner sees one explanation in both worlds.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Ordering", "check_load", "check_store", "check_rmw", "check_compare_exchange",
+__all__ = ["Ordering", "check_load", "check_store", "check_compare_exchange",
            "check_fence", "check_ordering"]
 
 
@@ -90,14 +91,6 @@ def check_store(order: Ordering) -> None:
     if order not in _STORE_OK:
         raise ValueError(f"a store cannot use Ordering.{order.name}: a store reads nothing, so "
                          "there is nothing for it to acquire; use Relaxed, Release or SeqCst")
-
-
-def check_rmw(order: Ordering) -> None:
-    """Accept every ordering: a read-modify-write both reads and writes.
-
-    Example:
-        >>> check_rmw(Ordering.AcqRel)
-    """
 
 
 def check_compare_exchange(success: Ordering, failure: Ordering) -> None:

@@ -25,15 +25,15 @@ channel); the GIL is not relied on.
 """
 from __future__ import annotations
 
-from course_lib.channel.flavour_array import _ArrayChan
 from course_lib.channel.ends import ChannelStatistics, Receiver, Sender
-from course_lib.channel.errors import Closed, ChannelError, Disconnected, Empty, Full, Timeout
+from course_lib.channel.errors import ChannelError, Closed, Disconnected, Empty, Full, Timeout
+from course_lib.channel.flavour_array import _ArrayChan
 from course_lib.channel.flavour_list import _ListChan
+from course_lib.channel.flavour_zero import _ZeroChan
 from course_lib.channel.patterns import (LengthSampler, PipelineRun, fan_out_fan_in,
                                          measure_pipeline, merge, pipeline, worker_pool)
 from course_lib.channel.select import select
 from course_lib.channel.timers import after, never, tick
-from course_lib.channel.flavour_zero import _ZeroChan
 
 __all__ = [
     "unbounded", "bounded", "Sender", "Receiver", "ChannelStatistics",

@@ -172,6 +172,14 @@ class _Chan:
             raise Disconnected("recv on a channel whose senders are all closed and that is drained")
         return _EMPTY
 
+    #: The messages of a receive that found nothing (a timer channel words them its own way).
+    _empty_message = "channel is empty"
+    _timeout_message = "recv timed out: no message arrived"
+
+    def _recv_wait(self, left: Optional[float]) -> Optional[float]:
+        """Seconds a blocked receive sleeps before it looks again (None: until notified)."""
+        return left
+
     def recv(self, deadline: Any) -> Any:
         with self._lock:
             while True:
@@ -179,13 +187,13 @@ class _Chan:
                 if value is not _EMPTY:
                     return value
                 if deadline is _TRY:
-                    raise Empty("channel is empty")
+                    raise Empty(self._empty_message)
                 left = _remaining(deadline)
                 if left is not None and left <= 0:
-                    raise Timeout("recv timed out: no message arrived")
+                    raise Timeout(self._timeout_message)
                 self._waiting_recv += 1
                 try:
-                    self._not_empty.wait(left)
+                    self._not_empty.wait(self._recv_wait(left))
                 finally:
                     self._waiting_recv -= 1
 

@@ -2,11 +2,16 @@
 
 They mirror crossbeam-channel's error enums, flattened into one Python hierarchy:
 
-1. ``Full`` / ``Empty``: a non-blocking call (``try_send`` / ``try_recv``) could not proceed now.
+1. ``Full`` / ``Empty``: a non-blocking call (``try_send`` / ``try_recv``, or a queue's ``push`` /
+   ``pop``) could not proceed now. They are also the standard library's ``queue.Full`` /
+   ``queue.Empty`` (subclasses), so code written against ``queue.Queue`` catches them unchanged.
 2. ``Timeout``: a blocking call with ``timeout=`` ran out of time (also a ``TimeoutError``).
 3. ``Disconnected``: the other side is gone for good. For ``send`` every Receiver is closed; for
    ``recv`` every Sender is closed *and* the buffer is drained.
 4. ``Closed``: you used an end that you closed yourself: a bug in the caller, not a channel state.
+
+The lock-free queues of ``course_lib.queues`` raise the same ``Full`` and ``Empty``: one family
+of "could not proceed now" errors for every queue-like thing in the course.
 
 Errors raised by a send carry the value that was not sent in ``.value`` (crossbeam returns it
 inside ``SendError(T)``), so nothing is lost silently.
@@ -16,6 +21,7 @@ trio ``_channel.py`` (``WouldBlock``, ``EndOfChannel``, ``ClosedResourceError``)
 """
 from __future__ import annotations
 
+import queue
 from typing import Any
 
 __all__ = ["ChannelError", "Full", "Empty", "Timeout", "Disconnected", "Closed"]
@@ -61,14 +67,15 @@ class ChannelError(Exception):
         return self._value
 
 
-class Full(ChannelError):
+class Full(ChannelError, queue.Full):
     """``try_send`` on a bounded channel that has no free slot (or, for a rendezvous channel,
-    no receiver waiting). Example: ``try: tx.try_send(1) except Full as e: retry(e.value)``."""
+    no receiver waiting); ``push`` on a full lock-free queue.
+    Example: ``try: tx.try_send(1) except Full as e: retry(e.value)``."""
 
 
-class Empty(ChannelError):
-    """``try_recv`` on a channel with nothing in it whose senders are still open.
-    Example: ``try: v = rx.try_recv() except Empty: do_other_work()``."""
+class Empty(ChannelError, queue.Empty):
+    """``try_recv`` on a channel with nothing in it whose senders are still open; ``pop`` on an
+    empty lock-free queue. Example: ``try: v = rx.try_recv() except Empty: do_other_work()``."""
 
 
 class Timeout(ChannelError, TimeoutError):

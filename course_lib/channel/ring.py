@@ -35,18 +35,19 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from course_lib._c import _lockq, _ringpy
+from course_lib._c._ring import ffi, lib
 from course_lib.channel.ends import ChannelStatistics, _deadline, _EndBase
 from course_lib.channel.errors import Closed, Disconnected, Empty, Full, Timeout
-from course_lib._c._ring import ffi, lib
-from course_lib._c import _lockq
-from course_lib._c import _ringpy
 from course_lib.channel.ring_numba import (consume_sum, lockq_consume_sum, lockq_produce_range,
-                                    produce_range, recv_array, send_array)
+                                           produce_range, recv_array, send_array)
 
 __all__ = ["bounded", "RingSender", "RingReceiver", "send_array", "recv_array", "produce_range",
            "consume_sum", "LockQueue", "throughput"]
 
-_OK, _FULL, _TIMEOUT, _DISCONNECTED = lib.CR_OK, lib.CR_FULL, lib.CR_TIMEOUT, lib.CR_DISCONNECTED
+# CR_FULL (from a send) and CR_EMPTY (from a receive) share a value; each path tests its own name.
+_OK, _FULL, _EMPTY = lib.CR_OK, lib.CR_FULL, lib.CR_EMPTY
+_TIMEOUT, _DISCONNECTED = lib.CR_TIMEOUT, lib.CR_DISCONNECTED
 _SLICE = 0.05  # seconds a Python-side blocking call waits in C before checking for signals
 _DTYPES = {"int64": np.dtype(np.int64), "float64": np.dtype(np.float64)}
 _TLS = threading.local()  # per-thread out-buffers for recv
@@ -349,7 +350,7 @@ class RingReceiver(_RingEnd):
         rc = ring.try_recv(self._ptr, out)
         if rc == _OK:  # a message arrived between the two calls
             return out[0]
-        if rc == _FULL:
+        if rc == _EMPTY:
             raise Empty("ring is empty")
         raise Disconnected("recv on a ring whose senders are all closed and that is drained")
 
@@ -373,7 +374,7 @@ class RingReceiver(_RingEnd):
         rc = ring.try_recv(ptr, out)
         if rc == _OK:  # a message arrived between the two calls
             return out[0]
-        if rc == _FULL:
+        if rc == _EMPTY:
             rc = _blocking(lambda t: ring.recv(ptr, out, t), _deadline(timeout))
             if rc == _OK:
                 return out[0]

@@ -22,8 +22,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from course_lib.channel.ends import _EMPTY, _TRY, _Chan, Receiver, _remaining
-from course_lib.channel.errors import Empty, Timeout
+from course_lib.channel.ends import _EMPTY, Receiver, _Chan
 
 __all__ = ["after", "tick", "never"]
 
@@ -64,25 +63,15 @@ class _TimerChan(_Chan):
             return value
         return _EMPTY
 
-    def recv(self, deadline: Any) -> Any:
-        with self._lock:
-            while True:
-                value = self._poll_locked()
-                if value is not _EMPTY:
-                    return value
-                if deadline is _TRY:
-                    raise Empty("the timer is not due yet")
-                left = _remaining(deadline)
-                if left is not None and left <= 0:
-                    raise Timeout("recv timed out before the timer was due")
-                if self._due is not None:
-                    until_due = self._due - time.monotonic()
-                    left = until_due if left is None else min(left, until_due)
-                self._waiting_recv += 1
-                try:
-                    self._not_empty.wait(None if left is None else max(left, 0.0))
-                finally:
-                    self._waiting_recv -= 1
+    _empty_message = "the timer is not due yet"
+    _timeout_message = "recv timed out before the timer was due"
+
+    def _recv_wait(self, left: Optional[float]) -> Optional[float]:
+        """Sleep until the timer falls due (or the caller's deadline, if sooner)."""
+        if self._due is None:
+            return left
+        until_due = max(self._due - time.monotonic(), 0.0)
+        return until_due if left is None else min(left, until_due)
 
     def _wake_at(self) -> Optional[float]:
         return self._due

@@ -30,20 +30,20 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from course_lib.locks.numba_locks import (BACKOFF_MAX, LOCK_STRIDE, WORDS_PER_LOCK, backoff_acquire,
-                                     backoff_release, backoff_try_acquire, contend, hammer,
-                                     is_locked, striped_histogram, ticket_acquire, ticket_release,
-                                     ticket_try_acquire, tas_acquire, tas_release,
-                                     tas_try_acquire, ttas_acquire, ttas_release,
-                                     ttas_try_acquire)
+                                          backoff_release, backoff_try_acquire, contend, hammer,
+                                          is_locked, start_gate, striped_histogram, tas_acquire,
+                                          tas_release, tas_try_acquire, ticket_acquire,
+                                          ticket_release, ticket_try_acquire, ttas_acquire,
+                                          ttas_release, ttas_try_acquire)
+from course_lib.measure.threads import run_on_threads
 from course_lib.locks.python_locks import (BackoffLock, LockStatistics, RWLock, RWLockStatistics,
-                                      TASLock, TicketLock, TTASLock)
+                                           TASLock, TicketLock, TTASLock)
 from course_lib.locks.sharded import ShardedCounter, ShardedMap
-from course_lib.locks.padding import run_on_threads
 
 __all__ = [
     "TASLock", "TTASLock", "BackoffLock", "TicketLock", "RWLock", "LockStatistics",
@@ -52,7 +52,7 @@ __all__ = [
     "ttas_release", "backoff_acquire", "backoff_try_acquire", "backoff_release",
     "ticket_acquire", "ticket_try_acquire", "ticket_release", "is_locked",
     "LOCK_STRIDE", "BACKOFF_MAX", "WORDS_PER_LOCK", "LOCK_KINDS", "NUMBA_LOCKS", "lock_words",
-    "hammer", "contend", "striped_histogram", "check_numba_lock", "lock_throughput",
+    "start_gate", "hammer", "contend", "striped_histogram", "check_numba_lock", "lock_throughput",
     "python_lock_throughput", "Throughput",
 ]
 

@@ -44,7 +44,7 @@ __all__ = ["LOCK_STRIDE", "BACKOFF_MAX", "WORDS_PER_LOCK",
            "ttas_acquire", "ttas_try_acquire", "ttas_release",
            "backoff_acquire", "backoff_try_acquire", "backoff_release",
            "ticket_acquire", "ticket_try_acquire", "ticket_release", "ticket_take",
-           "ticket_is_served", "is_locked", "hammer", "contend", "striped_histogram"]
+           "ticket_is_served", "is_locked", "start_gate", "hammer", "contend", "striped_histogram"]
 
 #: int64 words between two locks in one array: 16 words = 128 bytes (two cache lines, because of
 #: the adjacent-line prefetcher of Intel cores, as crossbeam's ``CachePadded`` does).
@@ -185,6 +185,20 @@ def is_locked(words, i, two_words):
 
 
 # ----------------------------------------------------------------------------- kernels
+@njit(nogil=True)
+def start_gate(gate, threads, stop):
+    """Arrive at ``gate[0]`` (add 1), then wait until ``threads`` threads have arrived or
+    ``stop[0]`` is set. Threads started one by one from Python may otherwise barely overlap,
+    and a short contended run would never contend.
+
+    Relaxed throughout: the gate is a rendezvous count and a flag; it orders no data.
+    Example: ``start_gate(np.zeros(1, np.int64), 1, np.zeros(1, np.int64))`` returns at once.
+    """
+    fetch_add_unchecked(gate, 0, 1, _X)
+    while load_unchecked(gate, 0, _X) < threads and load_unchecked(stop, 0, _X) == 0:
+        spin_loop()
+
+
 @njit(nogil=True, inline="always")
 def _critical_work(shared, cs):
     """``cs`` steps of xorshift on ``shared[1]``: work inside the lock that LLVM cannot fold."""
@@ -225,9 +239,7 @@ def contend(acquire, release, words, i, shared, counts, tid, stop, cs, outside, 
     """
     k = 0
     local = shared[1:2].copy()
-    fetch_add_unchecked(gate, 0, 1, _X)  # Relaxed: a rendezvous count; it orders nothing
-    while load_unchecked(gate, 0, _X) < threads and load_unchecked(stop, 0, _X) == 0:
-        spin_loop()
+    start_gate(gate, threads, stop)
     while load_unchecked(stop, 0, _X) == 0:  # Relaxed: a flag that only ends the loop
         acquire(words, i)
         v = shared[0]

@@ -27,16 +27,14 @@ starts the threads behind a barrier and joins them with a timeout.
 """
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
 from numba import njit
 
-from course_lib.atomics import (Ordering, fetch_add_unchecked, load_unchecked,
-                                store_unchecked)
+from course_lib.atomics import Ordering, fetch_add_unchecked, load_unchecked, store_unchecked
+from course_lib.measure.threads import run_on_threads
 
 __all__ = ["CACHE_LINE", "CACHE_PAD", "padded_slots", "aligned_zeros", "false_sharing_run", "false_sharing_curve",
            "FalseSharingCurve", "plot_false_sharing", "false_sharing_asm", "bump_rmw",
@@ -144,54 +142,6 @@ def bump_store(buf, i, n, peer, seen, t):
 
 
 _KERNELS = {"rmw": bump_rmw, "store": bump_store}
-
-
-def run_on_threads(fn: Any, args_per_thread: Sequence[tuple], timeout: float = 60.0) -> float:
-    """Run ``fn(*args)`` for each args tuple on its own Python thread, all released at once.
-
-    For ``nogil`` numba kernels the threads run in parallel. Returns the wall time from the
-    release of the barrier to the end of the last thread.
-
-    Args:
-        fn: the function (a ``@njit(nogil=True)`` kernel for real parallelism).
-        args_per_thread: one tuple of arguments per thread.
-        timeout: seconds to wait for the threads.
-    Returns:
-        Seconds.
-    Raises:
-        TimeoutError: a thread did not finish in time. Any exception of ``fn`` is re-raised.
-    Example:
-        >>> buf, _ = padded_slots(2)
-        >>> seen = np.zeros(4, np.int64)
-        >>> run_on_threads(bump_rmw, [(buf, 0, 1000, 16, seen, 0), (buf, 16, 1000, 0, seen, 1)]) > 0
-        True
-    """
-    k = len(args_per_thread)
-    barrier = threading.Barrier(k + 1)
-    errors: list[BaseException] = []
-
-    def body(args: tuple) -> None:
-        try:
-            barrier.wait(timeout)
-            fn(*args)
-        except BaseException as exc:  # reported on the caller's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=body, args=(a,), daemon=True) for a in args_per_thread]
-    for t in threads:
-        t.start()
-    barrier.wait(timeout)
-    start = time.perf_counter()
-    deadline = start + timeout
-    for t in threads:
-        t.join(max(0.0, deadline - time.perf_counter()))
-    elapsed = time.perf_counter() - start
-    if any(t.is_alive() for t in threads):
-        raise TimeoutError(f"{getattr(fn, '__name__', 'fn')} did not finish on {k} threads "
-                           f"within {timeout:g} s")
-    if errors:
-        raise errors[0]
-    return elapsed
 
 
 def false_sharing_run(distance_bytes: int, n: int = 10_000_000, threads: int = 2,

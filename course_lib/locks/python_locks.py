@@ -11,7 +11,8 @@
    ``threading.Lock`` (which parks the thread in the OS): the real spinlocks are the numba ones.
 3. The object remembers which thread holds it: ``release()`` by another thread, or of a free
    lock, raises ``RuntimeError`` naming the lock; ``acquire()`` by the holder raises too (a
-   non-reentrant lock would deadlock on itself).
+   non-reentrant lock would deadlock on itself), while ``try_acquire()`` by the holder just
+   answers False, as ``threading.Lock().acquire(blocking=False)`` does.
 
 Memory ordering: see ``numba_locks`` (Acquire to take, Release to give back). The Python
 bookkeeping (``_owner``, counts) is written only by the holder, inside the critical section.
@@ -86,16 +87,20 @@ class _SpinLock:
     def try_acquire(self) -> bool:
         """Take the lock if it is free, without waiting.
 
+        Like ``threading.Lock().acquire(blocking=False)`` and Rust's ``Mutex::try_lock``, it
+        only reports: a lock the calling thread already holds is not free, so the answer is
+        False (nothing waits, so nothing can deadlock; only a blocking ``acquire`` raises).
+
         Returns:
-            True if the calling thread now holds the lock, False if someone else does.
-        Raises:
-            RuntimeError: the calling thread already holds it.
+            True if the calling thread now holds the lock; False if it is held, by another
+            thread or by the caller itself.
         Example:
             >>> lock = TTASLock("demo")
-            >>> lock.try_acquire(), lock.try_acquire.__name__
-            (True, 'try_acquire')
+            >>> lock.try_acquire(), lock.try_acquire()
+            (True, False)
         """
-        self._not_mine_already()
+        if self._owner == _get_ident():
+            return False
         if type(self)._try(self.words, self.index):
             self._took(False)
             return True

@@ -18,17 +18,18 @@ collections); :func:`describe` never raises.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import html
 import math
 import os
 import platform
 import subprocess
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-__all__ = ["Machine", "NumaNode", "Cache", "describe", "usable_cores", "perf_counters_usable"]
+__all__ = ["Machine", "NumaNode", "Cache", "describe", "usable_cores", "usable_physical_cores",
+           "perf_counters_usable"]
 
 SIMD_FEATURES = ("sse4.2", "avx", "avx2", "avx512f", "fma", "neon")
 # Name of each feature in /proc/cpuinfo "flags" (x86 Linux) and in machdep.cpu.* (macOS, upper).
@@ -517,6 +518,32 @@ def usable_cores() -> int:
         At least 1, even when nothing could be read.
     """
     return max(1, describe().usable_cores or os.cpu_count() or 1)
+
+
+_SYSFS_CPU = "/sys/devices/system/cpu"  # the CPU topology (a test points it elsewhere)
+
+
+def usable_physical_cores() -> int:
+    """Return how many *physical* cores the CPUs this process may use belong to.
+
+    Two hyperthreads of one core count once: that is what decides whether two threads can run
+    without sharing a core's execution units and L1 (the false-sharing experiment needs two
+    separate cores). Linux reads the sysfs topology of the CPUs in this process's affinity set;
+    elsewhere, or when sysfs is missing, the machine's physical-core count is used.
+
+    Returns:
+        At least 1, and never more than :func:`usable_cores`.
+    """
+    usable = usable_cores()
+    cores = None
+    if hasattr(os, "sched_getaffinity"):
+        base = _SYSFS_CPU
+        ids = {(_read(base, f"cpu{c}/topology/physical_package_id"),
+                _read(base, f"cpu{c}/topology/core_id")) for c in os.sched_getaffinity(0)}
+        cores = len(ids) if ids and all(core is not None for _, core in ids) else None
+    if cores is None:
+        cores = describe().physical_cores or usable
+    return max(1, min(cores, usable))
 
 
 _U32, _U64 = ctypes.c_uint32, ctypes.c_uint64

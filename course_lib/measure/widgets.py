@@ -8,17 +8,12 @@ still holds a picture and no widget state.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 
+from course_lib.config import headless
 from course_lib.measure.amdahl import amdahl_speedup, gustafson_speedup
 
 __all__ = ["headless", "live_figure", "amdahl_explorer", "scaling_explorer"]
-
-
-def headless() -> bool:
-    """True when no person is looking: ``COURSE_HEADLESS`` is set to a true value."""
-    return os.environ.get("COURSE_HEADLESS", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def live_figure(draw: Callable[[], None], controls: list):

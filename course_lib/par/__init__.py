@@ -44,10 +44,10 @@ from __future__ import annotations
 
 from course_lib.par.iterators import ParallelIterator, par_chunks, par_iter, par_range
 from course_lib.par.kernels import (histogram_chunk_partials, histogram_racy, histogram_sequential,
-                                     histogram_thread_partials, map_prange, map_sequential, spin,
-                                     spin_prange, sum_prange, sum_sequential)
+                                    histogram_thread_partials, map_prange, map_sequential, spin,
+                                    spin_prange, sum_prange, sum_sequential)
 from course_lib.par.pool import (PoolStatistics, ThreadPool, TimelineEvent, current_num_threads,
-                                  current_worker_index, global_pool, join, join_context)
+                                 current_worker_index, global_pool, join, join_context)
 from course_lib.par.sort import par_sort
 
 __all__ = [

@@ -23,11 +23,10 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from course_lib.measure import bench
-
 from course_lib import par
 from course_lib._c._work import lib as _work
 from course_lib.config import pick
+from course_lib.measure import bench
 
 __all__ = ["spin_items", "chunk_sweep", "chunk_size_explorer", "uneven_costs", "recorded_run",
            "Node", "random_tree", "tree_sum_sequential"]

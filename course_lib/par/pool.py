@@ -46,6 +46,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
+from course_lib import config
+
 __all__ = ["ThreadPool", "PoolStatistics", "TimelineEvent", "join", "join_context",
            "current_num_threads", "global_pool", "current_worker_index"]
 
@@ -55,18 +57,7 @@ _tls = threading.local()  # .worker: the _Worker running on this thread, if any
 
 def _default_num_threads() -> int:
     """Threads for a pool when none is asked for: ``COURSE_NUM_THREADS``, else usable cores."""
-    text = os.environ.get("COURSE_NUM_THREADS", "").strip()
-    if text:
-        try:
-            n = int(text)
-        except ValueError:
-            raise ValueError(f"COURSE_NUM_THREADS must be a positive integer, got {text!r}") from None
-        if n < 1:
-            raise ValueError(f"COURSE_NUM_THREADS must be a positive integer, got {text!r}")
-        return n
-    from course_lib.measure.machine import usable_cores  # never raises; at least 1
-
-    return usable_cores()
+    return config.num_threads()
 
 
 class TimelineEvent(NamedTuple):

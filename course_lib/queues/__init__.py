@@ -9,9 +9,10 @@
 4. :class:`MutexQueue`: ``collections.deque`` + ``threading.Lock``, the baseline to beat.
 
 Every structure keeps its whole state in one int64 array, ``.state``. From Python, ``push``
-raises ``queue.Full`` and ``pop`` raises ``queue.Empty`` (the standard library's exceptions,
-re-exported here as :class:`Full` and :class:`Empty`); each is one numba call that releases the
-GIL. From numba, ``<name>_push(state, v) -> status`` and ``<name>_pop(state) -> (status, v)``
+raises :class:`Full` and ``pop`` raises :class:`Empty`: the channels' errors (``channel.errors``),
+which are also the standard library's ``queue.Full`` and ``queue.Empty``. Each is one numba call
+that releases the GIL. From numba, ``<name>_push(state, v) -> status`` and
+``<name>_pop(state) -> (status, v)``
 with status :data:`OK`, :data:`FULL` or :data:`EMPTY`. :func:`produce` and :func:`consume` are
 ``nogil`` kernels that move many values through any of them (pass the push/pop function).
 
@@ -23,24 +24,23 @@ Thread-safety: every push/pop is safe from any number of threads at once (MPMC).
 from __future__ import annotations
 
 import collections
-import queue as _stdqueue
 import threading
 import time
 from typing import Any
 
 import numpy as np
-
 from numba import njit
 
+from course_lib.atomics import Ordering, load_unchecked, spin_loop
+from course_lib.channel.errors import Empty, Full
 from course_lib.queues.array_queue import (EMPTY, FULL, OK, ArrayQueue, array_queue_len,
-                                     array_queue_new, array_queue_pop, array_queue_push)
+                                           array_queue_new, array_queue_pop, array_queue_push)
 from course_lib.queues.seg_queue import (BLOCK_CAP, SegQueue, seg_queue_len, seg_queue_new,
-                                   seg_queue_pop, seg_queue_push)
+                                         seg_queue_pop, seg_queue_push)
 from course_lib.queues.treiber import NODES as TREIBER_NODES
 from course_lib.queues.treiber import TOP as TREIBER_TOP
 from course_lib.queues.treiber import (AbaTrace, TreiberStack, aba_schedule, head_index, head_tag,
-                                 pack_head, treiber_new, treiber_pop, treiber_push)
-from course_lib.atomics import Ordering, load_unchecked, spin_loop
+                                       pack_head, treiber_new, treiber_pop, treiber_push)
 
 __all__ = ["ArrayQueue", "SegQueue", "TreiberStack", "MutexQueue", "Full", "Empty",
            "OK", "FULL", "EMPTY", "BLOCK_CAP",
@@ -49,9 +49,6 @@ __all__ = ["ArrayQueue", "SegQueue", "TreiberStack", "MutexQueue", "Full", "Empt
            "treiber_new", "treiber_push", "treiber_pop", "pack_head", "head_index", "head_tag",
            "TREIBER_TOP", "TREIBER_NODES", "aba_schedule", "AbaTrace", "produce", "consume",
            "NUMBA_OPS", "python_transfer", "numba_transfer"]
-
-Full = _stdqueue.Full
-Empty = _stdqueue.Empty
 
 #: name -> (push, pop) numba functions, for :func:`produce` / :func:`consume`.
 NUMBA_OPS = {"array": (array_queue_push, array_queue_pop), "seg": (seg_queue_push, seg_queue_pop),
@@ -74,14 +71,14 @@ class MutexQueue:
         self._lock = threading.Lock()
 
     def push(self, value: object) -> None:
-        """Append ``value``. Raises ``queue.Full`` at capacity."""
+        """Append ``value``. Raises ``Full`` at capacity."""
         with self._lock:
             if self.capacity is not None and len(self._items) >= self.capacity:
-                raise Full(f"MutexQueue is full (capacity {self.capacity})")
+                raise Full(f"MutexQueue is full (capacity {self.capacity})", value)
             self._items.append(value)
 
     def pop(self) -> object:
-        """Remove the oldest value. Raises ``queue.Empty`` when there is none."""
+        """Remove the oldest value. Raises ``Empty`` when there is none."""
         with self._lock:
             if not self._items:
                 raise Empty("MutexQueue is empty")
@@ -130,7 +127,7 @@ def consume(pop, state, out, start, n, stop):
 def python_transfer(q: Any, n: int, timeout: float = 60.0) -> float:
     """Seconds to move ``0..n-1`` from a producer Python thread to this thread through ``q``.
 
-    ``q`` needs ``push``/``pop`` raising ``queue.Full``/``queue.Empty`` (course_lib's queues)
+    ``q`` needs ``push``/``pop`` raising ``Full``/``Empty`` (course_lib's queues)
     or ``put``/``get`` (``queue.Queue``); a full or empty queue makes the caller yield the GIL.
 
     Raises:

@@ -33,7 +33,6 @@ Source: D. Vyukov, "Bounded MPMC queue", 1024cores.net (2010); crossbeam-queue `
 """
 from __future__ import annotations
 
-import queue as _stdqueue
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,7 @@ from numba import njit
 
 from course_lib.atomics import (Ordering, compare_exchange_weak_unchecked, load_unchecked,
                                 spin_loop, store_unchecked)
+from course_lib.channel.errors import Empty, Full
 from course_lib.locks.padding import aligned_zeros
 
 __all__ = ["OK", "FULL", "EMPTY", "array_queue_new", "array_queue_push", "array_queue_pop",
@@ -137,7 +137,7 @@ def array_queue_len(q):
 class ArrayQueue:
     """Bounded lock-free MPMC queue of int64 values (Vyukov), shared by Python and numba.
 
-    ``push`` raises ``queue.Full`` when there is no free slot, ``pop`` raises ``queue.Empty``:
+    ``push`` raises ``Full`` when there is no free slot, ``pop`` raises ``Empty``:
     they never block. The state lives in ``.state`` (an int64 array): numba ``nogil`` code calls
     ``array_queue_push(q.state, v) -> status`` and ``array_queue_pop(q.state) -> (status, v)``
     on the same queue. Called from Python, each push/pop is one numba call that releases the GIL.
@@ -150,7 +150,7 @@ class ArrayQueue:
         >>> q = ArrayQueue(2); q.push(1); q.push(2)
         >>> q.push(3)
         Traceback (most recent call last):
-        queue.Full: ArrayQueue is full (capacity 2)
+        Full: ArrayQueue is full (capacity 2)
         >>> q.pop(), len(q)
         (1, 1)
     """
@@ -163,20 +163,20 @@ class ArrayQueue:
         """Append ``value`` (an int that fits int64).
 
         Raises:
-            queue.Full: no free slot. TypeError/OverflowError: not an int64 value.
+            Full: no free slot. TypeError/OverflowError: not an int64 value.
         """
         if array_queue_push(self.state, _as_int64(value)) != OK:
-            raise _stdqueue.Full(f"ArrayQueue is full (capacity {self.capacity})")
+            raise Full(f"ArrayQueue is full (capacity {self.capacity})", value)
 
     def pop(self) -> int:
         """Remove and return the oldest value.
 
         Raises:
-            queue.Empty: nothing to pop.
+            Empty: nothing to pop.
         """
         status, v = array_queue_pop(self.state)
         if status != OK:
-            raise _stdqueue.Empty("ArrayQueue is empty")
+            raise Empty("ArrayQueue is empty")
         return int(v)
 
     def slots(self) -> tuple[np.ndarray, np.ndarray]:

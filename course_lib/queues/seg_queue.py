@@ -42,16 +42,15 @@ Source: crossbeam-queue ``seg_queue.rs`` (J. Stjepanović et al.); M. Michael, M
 """
 from __future__ import annotations
 
-import queue as _stdqueue
-
 import numpy as np
 from numba import njit
 
-from course_lib.queues.array_queue import EMPTY, FULL, OK, _as_int64
-from course_lib.queues.treiber import head_index, head_tag, pack_head
 from course_lib.atomics import (Ordering, compare_exchange_weak_unchecked, fetch_add_unchecked,
                                 load_unchecked, spin_loop, store_unchecked)
+from course_lib.channel.errors import Empty, Full
 from course_lib.locks.padding import aligned_zeros
+from course_lib.queues.array_queue import EMPTY, FULL, OK, _as_int64
+from course_lib.queues.treiber import head_index, head_tag, pack_head
 
 __all__ = ["SegQueue", "seg_queue_new", "seg_queue_push", "seg_queue_pop", "seg_queue_len",
            "BLOCK_CAP", "LAP"]
@@ -216,15 +215,15 @@ class SegQueue:
         self.blocks = int(blocks)
 
     def push(self, value: int) -> None:
-        """Append ``value``. Raises ``queue.Full`` only when the block pool is exhausted."""
+        """Append ``value``. Raises ``Full`` only when the block pool is exhausted."""
         if seg_queue_push(self.state, _as_int64(value)) != OK:
-            raise _stdqueue.Full(f"SegQueue's pool of {self.blocks} blocks is exhausted")
+            raise Full(f"SegQueue's pool of {self.blocks} blocks is exhausted", value)
 
     def pop(self) -> int:
-        """Remove and return the oldest value. Raises ``queue.Empty`` when there is none."""
+        """Remove and return the oldest value. Raises ``Empty`` when there is none."""
         status, v = seg_queue_pop(self.state)
         if status != OK:
-            raise _stdqueue.Empty("SegQueue is empty")
+            raise Empty("SegQueue is empty")
         return int(v)
 
     def __len__(self) -> int:

@@ -39,7 +39,6 @@ IBM System/370 Principles of Operation, appendix A (the original tagged compare-
 """
 from __future__ import annotations
 
-import queue as _stdqueue
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -47,10 +46,11 @@ import numpy as np
 from numba import njit
 
 from course_lib import atomics as _at
-from course_lib.queues.array_queue import EMPTY, FULL, OK, _as_int64
 from course_lib.atomics import (Ordering, compare_exchange_weak_unchecked, load_unchecked,
                                 store_unchecked)
+from course_lib.channel.errors import Empty, Full
 from course_lib.locks.padding import aligned_zeros
+from course_lib.queues.array_queue import EMPTY, FULL, OK, _as_int64
 
 __all__ = ["TreiberStack", "treiber_new", "treiber_push", "treiber_pop", "pack_head",
            "head_index", "head_tag", "aba_schedule", "AbaTrace"]
@@ -184,15 +184,15 @@ class TreiberStack:
         self.capacity, self.tagged = int(capacity), bool(tagged)
 
     def push(self, value: int) -> None:
-        """Push ``value``. Raises ``queue.Full`` when every node is in use."""
+        """Push ``value``. Raises ``Full`` when every node is in use."""
         if treiber_push(self.state, _as_int64(value)) != OK:
-            raise _stdqueue.Full(f"TreiberStack is full (capacity {self.capacity})")
+            raise Full(f"TreiberStack is full (capacity {self.capacity})", value)
 
     def pop(self) -> int:
-        """Pop the newest value. Raises ``queue.Empty`` when the stack is empty."""
+        """Pop the newest value. Raises ``Empty`` when the stack is empty."""
         status, v = treiber_pop(self.state)
         if status != OK:
-            raise _stdqueue.Empty("TreiberStack is empty")
+            raise Empty("TreiberStack is empty")
         return int(v)
 
     def nodes(self) -> tuple[list[int], list[int]]:
@@ -329,7 +329,7 @@ def aba_schedule(tagged: bool = False) -> AbaTrace:
     while True:
         try:
             trace.popped.append(s.pop())
-        except _stdqueue.Empty:
+        except Empty:
             break
         if len(trace.popped) > 4 * len(trace.pushed):
             break  # a cycle: stop draining

@@ -4,8 +4,13 @@ A checker raises ``AssertionError`` with a message that teaches (what was expect
 back, and the likely reason), and bounds every wait, so that a learner's deadlock or infinite loop
 fails the check in seconds instead of hanging the grader.
 
-Chapter-specific checkers live in submodules named for the chapter's concept
-(``course_lib.testing.exercises.c00_measure`` for c00, ...); the helpers here are shared by all of them.
+Where things are:
+
+- here: the harness every check shares (``call_with_timeout``, ``join_all``, ``check_close``,
+  ``check_raises``, ``CheckTimeout``);
+- ``testing.batteries``: whole-primitive checks (channel, lock, queue), used by the library's
+  own tests and by the exercises alike;
+- ``testing.exercises.<chapter>``: every checker that one chapter's hidden tests call.
 """
 from __future__ import annotations
 
@@ -22,7 +27,13 @@ class CheckTimeout(AssertionError):
     """A learner's code did not finish in time (an infinite loop, a deadlock, a lost wake-up)."""
 
 
-def call_with_timeout(fn: Callable, *args, timeout: float = 10.0, what: str | None = None, **kwargs) -> Any:
+#: What :func:`call_with_timeout` suggests when a call does not return.
+STUCK_HINT = ("look for a loop that never ends, a lock that is never released, or a thread waiting "
+              "for a message that never comes.")
+
+
+def call_with_timeout(fn: Callable, *args, timeout: float = 10.0, what: str | None = None,
+                      hint: str = STUCK_HINT, **kwargs) -> Any:
     """Run ``fn(*args, **kwargs)`` on a helper thread and wait at most ``timeout`` seconds.
 
     The call cannot be killed from Python, so a call that never returns is left running on a
@@ -34,6 +45,7 @@ def call_with_timeout(fn: Callable, *args, timeout: float = 10.0, what: str | No
         *args, **kwargs: passed to it.
         timeout: seconds to wait.
         what: how to name the call in the message; default its ``__name__``.
+        hint: what the learner should look for when the call does not return.
 
     Returns:
         What ``fn`` returned. An exception it raised is re-raised here.
@@ -58,10 +70,7 @@ def call_with_timeout(fn: Callable, *args, timeout: float = 10.0, what: str | No
     t.join(timeout)
     if t.is_alive():
         name = what or getattr(fn, "__name__", "your function")
-        raise CheckTimeout(
-            f"{name} did not return within {timeout:g} s: look for a loop that never ends, a lock that "
-            "is never released, or a thread waiting for a message that never comes."
-        )
+        raise CheckTimeout(f"{name} did not return within {timeout:g} s: {hint}")
     if "error" in box:
         raise box["error"]
     return box.get("value")

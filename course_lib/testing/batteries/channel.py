@@ -27,12 +27,12 @@ fairness, stress); M. Herlihy, J. Wing, "Linearizability", TOPLAS 12(3), 1990.
 from __future__ import annotations
 
 import collections
-import os
 import random
 import threading
 import time
 from typing import Any, Callable, Iterable, Optional
 
+from course_lib import config
 from course_lib.channel import Disconnected
 from course_lib.testing import CheckTimeout, call_with_timeout, join_all
 
@@ -50,10 +50,7 @@ STRIDE = 1 << 20
 
 
 def _stress() -> int:
-    try:
-        return max(1, int(os.environ.get("COURSE_STRESS", "1")))
-    except ValueError:
-        return 1
+    return config.stress()
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -119,11 +116,13 @@ def smoke(make: Make) -> None:
     tx, rx = make(4)
     _call("send(7) on an empty channel of capacity 4", tx.send, 7, timeout=WAIT)
     got = _call("recv() after send(7)", rx.recv, timeout=WAIT)
-    assert got == 7, f"sent 7 but recv() returned {got!r}"
+    if got != 7:
+        raise AssertionError(f"sent 7 but recv() returned {got!r}")
     for v in (1, 2, 3):
         _call(f"send({v})", tx.send, v, timeout=WAIT)
     got = [_call("recv()", rx.recv, timeout=WAIT) for _ in range(3)]
-    assert got == [1, 2, 3], (f"sent 1, 2, 3 but received {got}: a channel is first in, first out")
+    if got != [1, 2, 3]:
+        raise AssertionError(f"sent 1, 2, 3 but received {got}: a channel is first in, first out")
 
 
 def capacity(make: Make, caps: Iterable[int] = (1, 2, 5)) -> None:
@@ -149,15 +148,18 @@ def capacity(make: Make, caps: Iterable[int] = (1, 2, 5)) -> None:
             raise AssertionError(f"your channel accepted message {cap + 1} although its capacity is "
                                  f"{cap}: send must block while the channel is full (back-pressure)")
         waited = time.monotonic() - t0
-        assert waited >= 0.05, (f"send into a full channel gave up after {waited:.3f} s although "
-                                f"it was asked to wait 0.1 s")
+        if waited < 0.05:
+            raise AssertionError(f"send into a full channel gave up after {waited:.3f} s although "
+                                 f"it was asked to wait 0.1 s")
         got = _call("recv() from a full channel", rx.recv, timeout=WAIT)
-        assert got == 0, f"recv() from a full channel returned {got!r}, expected the oldest, 0"
+        if got != 0:
+            raise AssertionError(f"recv() from a full channel returned {got!r}, expected the oldest, 0")
         _call(f"send after one recv freed a slot (capacity {cap})", tx.send, cap, timeout=WAIT)
         got = [_call("recv()", rx.recv, timeout=WAIT) for _ in range(cap)]
-        assert got == list(range(1, cap + 1)), (
-            f"capacity {cap}: expected {list(range(1, cap + 1))} after the timed-out send, got "
-            f"{got}: a send that timed out must leave the channel unchanged")
+        if got != list(range(1, cap + 1)):
+            raise AssertionError(f"capacity {cap}: expected {list(range(1, cap + 1))} after the "
+                                 f"timed-out send, got {got}: a send that timed out must leave "
+                                 "the channel unchanged")
 
 
 def spsc(make: Make, n: Optional[int] = None, cap: int = 3) -> None:
@@ -304,31 +306,15 @@ def disconnection(make: Make, bounded: bool = True) -> None:
     tx.close()
     got = [_call("recv() after the sender closed (messages still buffered)", rx.recv, timeout=WAIT)
            for _ in range(2)]
-    assert got == [1, 2], (f"after close() the receiver must still drain what was sent: expected "
-                           f"[1, 2], got {got}")
+    if got != [1, 2]:
+        raise AssertionError(f"after close() the receiver must still drain what was sent: expected "
+                             f"[1, 2], got {got}")
     _expect_error("recv() on a drained channel whose senders are all closed", Disconnected,
                   rx.recv, timeout=1.0)
 
     tx, rx = make(1)
-    outcome: list = []
-
-    def blocked_recv() -> None:
-        try:
-            outcome.append(rx.recv(timeout=WAIT))
-        except BaseException as exc:
-            outcome.append(exc)
-
-    t = threading.Thread(target=blocked_recv, daemon=True)
-    t.start()
-    time.sleep(0.05)
-    tx.close()
-    t.join(WAIT + 1)
-    assert not t.is_alive() and outcome, "a thread blocked in recv() never returned"
-    if not isinstance(outcome[0], Disconnected):
-        hint = (" (it waited out its whole timeout: close() must wake every waiting receiver)"
-                if _is_timeout(outcome[0]) else "")
-        raise AssertionError(f"a receiver blocked in recv() when the last sender closed should get "
-                             f"Disconnected, got {outcome[0]!r}{hint}")
+    _woken_by_close("recv()", lambda: rx.recv(timeout=WAIT), tx.close,
+                    "a receiver blocked in recv() when the last sender closed")
 
     tx, rx = make(2)
     rx.close()
@@ -337,23 +323,39 @@ def disconnection(make: Make, bounded: bool = True) -> None:
     if bounded:
         tx, rx = make(1)
         _call("send(0)", tx.send, 0, timeout=WAIT)
-        outcome.clear()
+        _woken_by_close("send()", lambda: tx.send(1, timeout=WAIT), rx.close,
+                        "a sender blocked on a full channel when the last receiver closed")
 
-        def blocked_send() -> None:
-            try:
-                outcome.append(tx.send(1, timeout=WAIT))
-            except BaseException as exc:
-                outcome.append(exc)
 
-        t = threading.Thread(target=blocked_send, daemon=True)
-        t.start()
-        time.sleep(0.05)
-        rx.close()
-        t.join(WAIT + 1)
-        assert not t.is_alive() and outcome, "a thread blocked in send() never returned"
-        if not isinstance(outcome[0], Disconnected):
-            raise AssertionError(f"a sender blocked on a full channel when the last receiver "
-                                 f"closed should get Disconnected, got {outcome[0]!r}")
+def _woken_by_close(call: str, block: Callable[[], Any], close: Callable[[], None],
+                    who: str) -> None:
+    """Block a thread in ``block()``, then ``close()`` the other side: the thread must get
+    ``Disconnected`` at once. Waking only at its own timeout (``WAIT`` s) and then noticing the
+    disconnection is a lost wake-up, and fails too."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(block())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    time.sleep(0.05)  # let it block (if it has not, it must see the closed channel anyway)
+    closed_at = time.monotonic()
+    close()
+    t.join(WAIT + 1)
+    took = time.monotonic() - closed_at
+    if t.is_alive() or not outcome:
+        raise AssertionError(f"a thread blocked in {call} never returned")
+    late = took > WAIT / 2
+    if not isinstance(outcome[0], Disconnected) or late:
+        hint = ""
+        if late or _is_timeout(outcome[0]):
+            hint = (f" It returned {took:.2f} s after the close, at its own {WAIT:g} s timeout: "
+                    "close() must wake every thread waiting on the other side.")
+        raise AssertionError(f"{who} should get Disconnected at once, got {outcome[0]!r}.{hint}")
 
 
 def timeouts(make: Make, bounded: bool = True) -> None:
@@ -368,8 +370,9 @@ def timeouts(make: Make, bounded: bool = True) -> None:
     t0 = time.monotonic()
     _expect_error("recv(timeout=0.1) on an empty channel", TimeoutError, rx.recv, timeout=0.1)
     waited = time.monotonic() - t0
-    assert 0.05 <= waited <= WAIT, (f"recv(timeout=0.1) on an empty channel returned after "
-                                    f"{waited:.3f} s: it should wait about 0.1 s")
+    if not 0.05 <= waited <= WAIT:
+        raise AssertionError(f"recv(timeout=0.1) on an empty channel returned after "
+                             f"{waited:.3f} s: it should wait about 0.1 s")
     if bounded:
         for v in (0, 1):
             _call(f"send({v})", tx.send, v, timeout=WAIT)
@@ -377,10 +380,12 @@ def timeouts(make: Make, bounded: bool = True) -> None:
         _expect_error("send(99, timeout=0.1) on a full channel", TimeoutError, tx.send, 99,
                       timeout=0.1)
         waited = time.monotonic() - t0
-        assert 0.05 <= waited <= WAIT, (f"send(timeout=0.1) on a full channel returned after "
-                                        f"{waited:.3f} s: it should wait about 0.1 s")
+        if not 0.05 <= waited <= WAIT:
+            raise AssertionError(f"send(timeout=0.1) on a full channel returned after "
+                                 f"{waited:.3f} s: it should wait about 0.1 s")
         got = [_call("recv()", rx.recv, timeout=WAIT) for _ in range(2)]
-        assert got == [0, 1], f"expected [0, 1] after a timed-out send, got {got}"
+        if got != [0, 1]:
+            raise AssertionError(f"expected [0, 1] after a timed-out send, got {got}")
         try:
             late = rx.recv(timeout=0.05)
         except BaseException as exc:
@@ -390,7 +395,8 @@ def timeouts(make: Make, bounded: bool = True) -> None:
             raise AssertionError(f"a send that timed out delivered its message later ({late!r}): a "
                                  f"timed-out send must not leave its value in the channel")
     _call("send after timeouts", tx.send, 3, timeout=WAIT)
-    assert _call("recv after timeouts", rx.recv, timeout=WAIT) == 3, "channel broken after timeouts"
+    if _call("recv after timeouts", rx.recv, timeout=WAIT) != 3:
+        raise AssertionError("channel broken after timeouts")
 
 
 def linearizable(make: Make, threads: int = 4, rounds: Optional[int] = None) -> None:
@@ -452,7 +458,8 @@ def fairness(make: Make, n: Optional[int] = None, cap: int = 4) -> None:
 
     _run_threads([producer(0), producer(1), consumer], "fairness", LIMIT)
     low = min(counts[0], counts[1])
-    assert low >= 0.05 * n, (f"fairness: of {n} messages, producer 0 got {counts[0]} through and "
+    if low < 0.05 * n:
+        raise AssertionError(f"fairness: of {n} messages, producer 0 got {counts[0]} through and "
                              f"producer 1 only {counts[1]}: a blocked sender must get its turn "
                              f"when space frees up, not always the same thread")
 

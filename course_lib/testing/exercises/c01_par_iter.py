@@ -23,8 +23,8 @@ import warnings
 import numpy as np
 
 from course_lib import par
-from course_lib.par.kernels import sum_prange
 from course_lib.par.demos import random_tree, tree_sum_sequential
+from course_lib.par.kernels import sum_prange
 from course_lib.testing import call_with_timeout, check_close, check_raises
 
 __all__ = ["check_parallel_structure", "parallel_gain", "check_work_is_split",

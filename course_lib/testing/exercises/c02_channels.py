@@ -1,5 +1,7 @@
-"""Checkers for the graded exercises of chapter c02 (channels), beyond the channel battery.
+"""Checkers for chapter c02_channels: every function the chapter's hidden tests call.
 
+- ``check_channel(make)``: the channel battery (``testing.batteries.channel``) on a learner's
+  channel, with the checks the exercise lists (``EXERCISE_CHECKS``).
 - ``check_pipeline(pipeline3)``: a 3-stage pipeline on bounded channels that returns the right
   outputs in order, overlaps its stages, applies back-pressure to its source, leaves no thread
   behind, and shuts down (re-raising the error) when a stage fails on an endless source.
@@ -10,7 +12,7 @@
 Every call into learner code runs on a daemon thread joined with a deadline, so a deadlock fails
 the check in seconds with a message instead of hanging the notebook.
 
-Source: see ``course_lib/_channel_patterns.py`` (shutdown by disconnection, back-pressure).
+Source: see ``course_lib/channel/patterns.py`` (shutdown by disconnection, back-pressure).
 """
 from __future__ import annotations
 
@@ -22,33 +24,21 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from course_lib.channel import bounded
+from course_lib.testing import call_with_timeout
+from course_lib.testing.batteries.channel import EXERCISE_CHECKS, check_channel
 
-__all__ = ["check_pipeline", "check_fan_in", "check_backpressure_prediction", "expected_backpressure"]
+__all__ = ["check_channel", "EXERCISE_CHECKS", "check_pipeline", "check_fan_in",
+           "check_backpressure_prediction", "expected_backpressure"]
 
 LIMIT = 10.0  # seconds a learner call may take before it counts as a deadlock
+_DEADLOCK_HINT = ("a deadlock? (a stage waiting in recv() for a sender that nobody closed, or a "
+                  "send() into a full channel that nobody reads)")
 
 
-def _call_bounded(what: str, fn: Callable, *args: Any, limit: float = None) -> Any:
-    """Run ``fn(*args)`` on a daemon thread; return its result or re-raise its exception."""
-    limit = LIMIT if limit is None else limit
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn(*args)
-        except BaseException as exc:
-            box["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(limit)
-    if t.is_alive():
-        raise AssertionError(f"{what} did not return within {limit:.0f} s: a deadlock? (a stage "
-                             f"waiting in recv() for a sender that nobody closed, or a send() into "
-                             f"a full channel that nobody reads)")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+def _call_bounded(what: str, fn: Callable, *args: Any, limit: float | None = None) -> Any:
+    """Run ``fn(*args)`` with a deadline; a call that does not return fails as a deadlock."""
+    return call_with_timeout(fn, *args, timeout=LIMIT if limit is None else limit, what=what,
+                             hint=_DEADLOCK_HINT)
 
 
 def _extra_threads(before: set, grace: float = 1.0) -> list:
@@ -73,11 +63,13 @@ def check_pipeline(pipeline3: Callable, caps: Iterable[int] = (0, 1, 4)) -> None
         before = set(threading.enumerate())
         got = _call_bounded(f"pipeline3(range(50), ..., cap={cap})", pipeline3, range(50), f, g, h, cap)
         want = [h(g(f(x))) for x in range(50)]
-        assert list(got) == want, (f"cap={cap}: expected {want[:5]}..., got {list(got)[:5]}...: "
-                                   f"each item goes through f, then g, then h, in order")
+        if list(got) != want:
+            raise AssertionError(f"cap={cap}: expected {want[:5]}..., got {list(got)[:5]}...: "
+                                 f"each item goes through f, then g, then h, in order")
         extra = _extra_threads(before)
-        assert not extra, (f"cap={cap}: {len(extra)} thread(s) still running after pipeline3 "
-                           f"returned: close each stage's Sender when it is done, and join every thread")
+        if extra:
+            raise AssertionError(f"cap={cap}: {len(extra)} thread(s) still running after pipeline3 "
+                                 f"returned: close each stage's Sender when it is done, and join every thread")
 
     # Overlap is checked structurally, not with a stopwatch: count the stage calls in progress
     # at the same moment. Sequential code never has two; threaded stages almost always do.
@@ -92,9 +84,10 @@ def check_pipeline(pipeline3: Callable, caps: Iterable[int] = (0, 1, 4)) -> None
             active[0] -= 1
         return x
     _call_bounded("pipeline3 with 10 ms stages", pipeline3, range(20), slow, slow, slow, 2)
-    assert most[0] >= 2, ("20 items went through three 10 ms stages, but never were two stages "
-                          "working at the same moment: the stages ran one after another. Run each "
-                          "stage on its own thread, so that f works on item i+1 while g works on i")
+    if most[0] < 2:
+        raise AssertionError("20 items went through three 10 ms stages, but never were two stages "
+                             "working at the same moment: the stages ran one after another. Run each "
+                             "stage on its own thread, so that f works on item i+1 while g works on i")
 
     pulled = [0]
     seen_at_first_output: list = []
@@ -111,10 +104,11 @@ def check_pipeline(pipeline3: Callable, caps: Iterable[int] = (0, 1, 4)) -> None
         return x
     _call_bounded("pipeline3 with a slow last stage", pipeline3, source(), f, g, last, 2)
     ahead = seen_at_first_output[0]
-    assert ahead <= 16, (f"while the last stage worked on its first item, the pipeline had already "
-                         f"pulled {ahead} items from the source: with bounded(2) channels it can "
-                         f"be at most a dozen ahead. Use bounded channels so that a slow stage "
-                         f"holds back the stages before it (back-pressure)")
+    if ahead > 16:
+        raise AssertionError(f"while the last stage worked on its first item, the pipeline had already "
+                             f"pulled {ahead} items from the source: with bounded(2) channels it can "
+                             f"be at most a dozen ahead. Use bounded channels so that a slow stage "
+                             f"holds back the stages before it (back-pressure)")
 
     def fails(x: Any) -> Any:
         if x == 5:
@@ -135,9 +129,10 @@ def check_pipeline(pipeline3: Callable, caps: Iterable[int] = (0, 1, 4)) -> None
         raise AssertionError("a stage raised ValueError but pipeline3 returned normally: re-raise "
                              "the first error after the threads have stopped")
     extra = _extra_threads(before)
-    assert not extra, (f"after a stage failed, {len(extra)} thread(s) kept running: the failing "
-                       f"stage must close its Receiver so that the stage before it gets "
-                       f"Disconnected from send() and stops too (and so on up to the source)")
+    if extra:
+        raise AssertionError(f"after a stage failed, {len(extra)} thread(s) kept running: the failing "
+                             f"stage must close its Receiver so that the stage before it gets "
+                             f"Disconnected from send() and stops too (and so on up to the source)")
 
 
 def check_fan_in(fan_in: Callable) -> None:
@@ -154,12 +149,13 @@ def check_fan_in(fan_in: Callable) -> None:
             tx.send((k, i))
         tx.close()
     got = list(_call_bounded("fan_in of 3 closed channels", fan_in, [rx for _, rx in chans]))
-    assert sorted(got) == [(k, i) for k in range(3) for i in range(20)], (
-        f"expected the 60 messages of 3 channels once each, got {len(got)}: keep receiving until "
-        f"every receiver is disconnected (select raises Disconnected with e.receiver: drop it)")
+    if sorted(got) != [(k, i) for k in range(3) for i in range(20)]:
+        raise AssertionError(f"expected the 60 messages of 3 channels once each, got {len(got)}: keep receiving until "
+                             f"every receiver is disconnected (select raises Disconnected with e.receiver: drop it)")
     for k in range(3):
         seq = [i for q, i in got if q == k]
-        assert seq == sorted(seq), f"messages of channel {k} came out of order: {seq}"
+        if seq != sorted(seq):
+            raise AssertionError(f"messages of channel {k} came out of order: {seq}")
 
     # The fast source's 5 messages are all ready from the start; the slow source sends #0 after
     # 30 ms and #1 only once the fast channel is empty (or after 2 s). A fan-in that takes what is
@@ -182,13 +178,13 @@ def check_fan_in(fan_in: Callable) -> None:
                 slow_tx.send(("slow", i))
     threading.Thread(target=slow_source, daemon=True).start()
     got = list(_call_bounded("fan_in of a slow and a fast source", fan_in, [slow_rx, fast_rx]))
-    assert sorted(got) == sorted([("slow", i) for i in range(5)] + [("fast", i) for i in range(5)]), (
-        f"from a slow and a fast source (5 messages each) expected all 10 once each, got {got}")
-    assert got.index(("fast", 4)) < got.index(("slow", 1)), (
-        f"the fast source's 5 messages were all ready from the start, yet your fan_in returned "
-        f"{got}: it waited on the slow receiver while the fast one had messages ready (draining "
-        f"the receivers one after the other, or a blocking recv() on each in turn). Use select() "
-        f"to take whichever message is ready first")
+    if sorted(got) != sorted([("slow", i) for i in range(5)] + [("fast", i) for i in range(5)]):
+        raise AssertionError(f"from a slow and a fast source (5 messages each) expected all 10 once each, got {got}")
+    if got.index(("fast", 4)) > got.index(("slow", 1)):
+        raise AssertionError(f"the fast source's 5 messages were all ready from the start, yet your fan_in returned "
+                             f"{got}: it waited on the slow receiver while the fast one had messages ready (draining "
+                             f"the receivers one after the other, or a blocking recv() on each in turn). Use select() "
+                             f"to take whichever message is ready first")
 
 
 def expected_backpressure(costs: Iterable[float]) -> tuple:
@@ -215,11 +211,13 @@ def check_backpressure_prediction(costs: Iterable[float], bottleneck: int, full_
     """
     costs = list(costs)
     b, full, r = expected_backpressure(costs)
-    assert bottleneck == b, (f"the bottleneck is the stage with the largest cost per item, stage {b} "
+    if bottleneck != b:
+        raise AssertionError(f"the bottleneck is the stage with the largest cost per item, stage {b} "
                              f"({max(costs) * 1e3:.0f} ms), not stage {bottleneck}")
-    assert set(full_channels) == full, (
-        f"channels {sorted(full)} stay full, not {sorted(full_channels)}: every channel *before* the "
-        f"bottleneck fills up (its producer is faster than its consumer), every channel after it "
-        f"stays nearly empty (its consumer is faster)")
-    assert abs(rate - r) <= 0.15 * r, (f"a pipeline runs at the speed of its slowest stage: "
-                                       f"1 / {max(costs)} s = {r:.0f} items/s, not {rate:.0f}")
+    if set(full_channels) != full:
+        raise AssertionError(f"channels {sorted(full)} stay full, not {sorted(full_channels)}: every channel *before* the "
+                             f"bottleneck fills up (its producer is faster than its consumer), every channel after it "
+                             f"stays nearly empty (its consumer is faster)")
+    if abs(rate - r) > 0.15 * r:
+        raise AssertionError(f"a pipeline runs at the speed of its slowest stage: "
+                             f"1 / {max(costs)} s = {r:.0f} items/s, not {rate:.0f}")
