@@ -21,11 +21,12 @@ INSTALL_DEPS := pyproject.toml setup.py $(wildcard course_lib/_c/*.c course_lib/
 CHAPTERS := $(notdir $(wildcard solutions/c*))
 LAB_ARGS ?=
 PYTEST_ARGS ?=
+LOAD_CORES ?= 1
 
-.PHONY: help setup lab test release grade feedback bench clean
+.PHONY: help setup lab test test-load release grade feedback bench clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
 
 .venv/bin/python:
 	$(BOOTSTRAP_PYTHON) -m venv .venv
@@ -45,6 +46,9 @@ lab: setup  ## open JupyterLab on the course (extra flags: LAB_ARGS="--no-browse
 
 test: setup  ## run the whole test suite (PYTEST_ARGS="-k machine" to pick)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-load: setup  ## the test suite while another process keeps LOAD_CORES (default 1) cores busy
+	$(PYTHON) -m course_lib.testing.load --cores $(LOAD_CORES) -- $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 release: setup  ## regenerate notebooks/ (student versions) from solutions/
 	$(PYTHON) -m course_lib.course.grading release $(CHAPTERS)

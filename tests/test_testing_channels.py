@@ -176,6 +176,20 @@ def test_catches_missing_disconnection(fast_limits):
     assert "Disconnected" in failed["disconnection"]
 
 
+def test_catches_a_channel_that_starves_one_producer(fast_limits):
+    class Favourite(CondSender):
+        def send(self, value, timeout=None):
+            me = threading.get_ident()
+            favourite = self.s.__dict__.setdefault("favourite", me)  # one per channel
+            if me != favourite:  # everyone else waits in vain
+                time.sleep(timeout or 0)
+                raise Timeout("full", value)
+            return super().send(value, timeout)
+
+    failed = _failures(factory(sender=Favourite), [battery.fairness])
+    assert "in each of 3 rounds" in failed["fairness"] and "vs 0" in failed["fairness"]
+
+
 def test_catches_a_close_that_only_works_through_the_waiters_timeout(fast_limits):
     class QuietClose(CondSender):
         def close(self):  # forgets notify_all: the waiter sees it only when its wait times out

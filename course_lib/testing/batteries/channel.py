@@ -424,17 +424,42 @@ def linearizable(make: Make, threads: int = 4, rounds: Optional[int] = None) -> 
     _run_threads([run] * threads, f"linearizable ({threads} threads)", LIMIT)
 
 
+#: Fairness bound: a producer with less than this share of the messages is starved.
+FAIR_SHARE = 0.05
+#: Rounds of the fairness check; one round at or above the bound passes.
+FAIR_ROUNDS = 3
+
+
 def fairness(make: Make, n: Optional[int] = None, cap: int = 4) -> None:
     """Two producers compete for a small channel: neither may be starved.
+
+    Asserted statistically, because no channel built on a condition variable can promise more:
+    a sender that was not waiting may take a freed slot before a woken one runs (barging), and on
+    a busy machine the scheduler decides who runs at all. So up to ``FAIR_ROUNDS`` rounds of
+    ``n`` messages are run, and the check passes as soon as one round gives each producer at
+    least ``FAIR_SHARE`` of them. A channel that always serves the same thread fails every round.
 
     Example:
         >>> from course_lib.channel import bounded
         >>> fairness(bounded, n=200)
     """
     n = 1000 if n is None else n
+    shares = []
+    for _ in range(FAIR_ROUNDS):
+        counts = _fairness_round(make, n, cap)
+        shares.append((counts[0], counts[1]))
+        if min(counts[0], counts[1]) >= FAIR_SHARE * n:
+            return
+    rounds = ", ".join(f"{a} vs {b}" for a, b in shares)
+    raise AssertionError(f"fairness: in each of {FAIR_ROUNDS} rounds of {n} messages one producer "
+                         f"got less than {FAIR_SHARE:.0%} through ({rounds}): a blocked sender must "
+                         f"get its turn when space frees up, not always the same thread")
+
+
+def _fairness_round(make: Make, n: int, cap: int) -> collections.Counter:
     tx, rx = make(cap)
     stop = threading.Event()
-    counts = collections.Counter()
+    counts: collections.Counter = collections.Counter()
 
     def producer(p: int) -> Callable[[], None]:
         def run() -> None:
@@ -457,11 +482,7 @@ def fairness(make: Make, n: Optional[int] = None, cap: int = 4) -> None:
             pass
 
     _run_threads([producer(0), producer(1), consumer], "fairness", LIMIT)
-    low = min(counts[0], counts[1])
-    if low < 0.05 * n:
-        raise AssertionError(f"fairness: of {n} messages, producer 0 got {counts[0]} through and "
-                             f"producer 1 only {counts[1]}: a blocked sender must get its turn "
-                             f"when space frees up, not always the same thread")
+    return counts
 
 
 def _drained(rx: Any) -> bool:
