@@ -9,6 +9,7 @@ import numpy as np
 
 from course_lib.measure.amdahl import amdahl_speedup, fit_serial_fraction
 from course_lib.testing import call_with_timeout, check_close, check_raises
+from course_lib.testing.delegation import learner_scopes, replaced
 
 __all__ = ["check_amdahl", "check_serial_fraction", "TrapWork", "check_robust_time", "spin_chunks",
            "check_parallel_spin"]
@@ -140,16 +141,15 @@ def check_parallel_spin(parallel_spin, total: int = 40_000_000, patience: float 
                                  "chunk i has the sizes of spin_chunks and seed + i, results in chunk order")
     real = work.spin
     recorder = _SpinRecorder(real, parties=2, patience=patience)
-    work.spin = recorder
-    try:
+    # The recorder stands in for work.spin under every name: work.spin, and a `spin` (or any
+    # alias) that the notebook imported from course_lib.measure.work.
+    with replaced({id(real): (real, recorder)}, [vars(work), *learner_scopes(parallel_spin)]):
         start = time.perf_counter()
         call_with_timeout(parallel_spin, 2, total, 1, timeout=60 + 2 * patience, what="parallel_spin")
         wall = time.perf_counter() - start
-    finally:
-        work.spin = real
     if recorder.calls != 2:
         raise AssertionError(f"parallel_spin(2, ...) made {recorder.calls} calls of work.spin, expected 2 (one "
-                             "per chunk). Call it as work.spin(...) so that the check can see the calls.")
+                             "per chunk, each of spin_chunks' sizes).")
     if not recorder.met or len(recorder.threads) < 2:
         raise AssertionError("the chunks ran one after the other: run them on a pool of `threads` workers and "
                              "submit every chunk before waiting for any result (calling .result() right after "

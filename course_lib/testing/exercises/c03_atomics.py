@@ -34,7 +34,7 @@ from course_lib.atomics.litmus import TESTS, allowed
 from course_lib.measure.machine import usable_cores
 from course_lib.testing import call_with_timeout
 
-__all__ = ["check_parallel_histogram", "check_fetch_max", "check_one_shot", "check_prediction",
+__all__ = ["check_parallel_histogram", "check_fetch_max", "check_one_shot", "check_prediction", "outcomes",
            "REASONS"]
 
 
@@ -386,13 +386,45 @@ REASONS = {
 }
 
 
+def outcomes(answer: Any, width: int, test: str = "the test") -> set[tuple[int, ...]]:
+    """Read a predicted set of outcomes written in any reasonable way, as a set of int tuples.
+
+    Accepted: a set, frozenset, list or tuple of outcomes, each a tuple, list or NumPy array of
+    ``width`` values that are 0 or 1. Refused, with a message saying what is required: an outcome
+    written as a set (``{0, 1}`` cannot say which register read which value), a bare string, a
+    mapping, a wrong number of values.
+
+    Example:
+        >>> sorted(outcomes([[0, 1], (1, 0)], 2))
+        [(0, 1), (1, 0)]
+    """
+    need = (f"write {test}'s outcomes as a set of tuples in register order, e.g. {{(0, 1), (1, 0)}}"
+            if width == 2 else f"write {test}'s outcomes as a set of {width}-tuples in register order")
+    if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__iter__"):
+        raise AssertionError(f"{need}; got {answer!r}")
+    given = set()
+    for o in answer:
+        if isinstance(o, (set, frozenset, dict, str, bytes)) or not hasattr(o, "__len__"):
+            raise AssertionError(f"{need}: each outcome is an ordered tuple; {o!r} is not "
+                                 "(a set cannot say which register read which value)")
+        try:
+            values = tuple(int(v) for v in o)
+        except (TypeError, ValueError):
+            raise AssertionError(f"{need}: the values of an outcome are 0 or 1, got {o!r}") from None
+        if len(values) != width or any(v not in (0, 1) for v in values):
+            raise AssertionError(f"{need}: each outcome has {width} values, each 0 or 1; got {o!r}")
+        given.add(values)
+    return given
+
+
 def check_prediction(test: str, model: str, answer: Any) -> None:
     """Check a predicted set of outcomes of a litmus test under a memory model.
 
     Args:
         test: a name from :data:`course_lib.atomics.litmus.TESTS` (``"SB"``, ``"MP"``, ...).
         model: ``"SC"`` or ``"TSO"``.
-        answer: a set (or list) of outcome tuples such as ``{(0, 1), (1, 0)}``.
+        answer: a collection (set, list, tuple) of outcomes such as ``{(0, 1), (1, 0)}``; an
+            outcome is any sequence of ints (a tuple, a list, a NumPy array), in register order.
     Raises:
         AssertionError: naming the outcomes missing or wrongly included, with why.
     Example:
@@ -400,17 +432,9 @@ def check_prediction(test: str, model: str, answer: Any) -> None:
     """
     if test not in TESTS:
         raise AssertionError(f"unknown test {test!r}; the tests are {tuple(TESTS)}")
-    try:
-        given = {tuple(int(v) for v in o) for o in answer}
-    except (TypeError, ValueError):
-        raise AssertionError(f"give a set of tuples such as {{(0, 1), (1, 0)}}, got "
-                             f"{answer!r}") from None
-    truth = allowed(test, model)
     width = len(TESTS[test].observables)
-    bad_shape = [o for o in given if len(o) != width]
-    if bad_shape:
-        raise AssertionError(f"each {test} outcome has {width} values "
-                             f"({', '.join(TESTS[test].observables)}); got {bad_shape[0]}")
+    given = outcomes(answer, width, test)
+    truth = allowed(test, model)
     missing, extra = sorted(truth - given), sorted(given - truth)
     lines = []
     for o in missing:
