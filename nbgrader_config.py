@@ -24,6 +24,13 @@ c.Execute.startup_timeout = 120
 # Graded runs use small sizes: the notebooks read COURSE_QUICK. The notebook-level net (a wall
 # limit for a whole submission) is in course_lib.course.grading, which runs each autograde under a timeout.
 
+# A graded kernel cannot read the answer key: at kernel start, an audit hook makes the course's
+# solutions/ folder unavailable (open, listdir, subprocess) for the rest of the kernel's life. It
+# stays off when the notebook itself lives in solutions/ (an author validating the source).
+c.Execute.extra_arguments = [
+    "--IPKernelApp.exec_lines=import course_lib.testing.delegation as _g; _g.install_guard(); del _g",
+]
+
 # nbgrader gives zero to a test cell with anything on stderr. Warnings from numba or the runtime are
 # not the student's fault: strip those streams before grading. The pattern matches warning *lines*
 # only, never tracebacks, which reach nbgrader as "error" outputs and still fail the cell.

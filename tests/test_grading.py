@@ -53,7 +53,8 @@ def _cell(kind, source, grade_id, points=1):
 
 @pytest.mark.notebooks
 def test_hang_and_crash_cost_only_that_student(tmp_path):
-    """A per-cell timeout stops an infinite loop, a segfault loses one submission, the grader goes on."""
+    """A per-cell timeout stops an infinite loop, a segfault loses one submission, the grader goes
+    on; an answer that reads solutions/ finds it closed."""
     (tmp_path / "nbgrader_config.py").write_text(
         (ROOT / "nbgrader_config.py").read_text() + "\nc.Execute.timeout = 10\n")
     nb = nbformat.v4.new_notebook(cells=[
@@ -68,6 +69,9 @@ def test_hang_and_crash_cost_only_that_student(tmp_path):
         "good": "def answer():\n    return 42\n",
         "loops": "def answer():\n    while True:\n        pass\n",
         "crashes": "import ctypes\ndef answer():\n    return ctypes.string_at(0)\n",
+        # reads the answer key (cwd is autograded/<student>/<id>): the kernel's guard refuses
+        "peeks": "key = open('../../../solutions/t_safety/t.ipynb').read()\n"
+                 "def answer():\n    return 42 if 'return 42' in key else 0\n",
     }
     for student, body in bodies.items():
         sub = nbformat.read(tmp_path / "solutions" / "t_safety" / "t.ipynb", as_version=4)
@@ -78,6 +82,7 @@ def test_hang_and_crash_cost_only_that_student(tmp_path):
     assert scores["good"].status == "graded" and scores["good"].score == 3
     assert scores["loops"].status == "graded" and scores["loops"].score == 0
     assert scores["crashes"].score == 0 and scores["crashes"].status in ("graded", "failed")
+    assert scores["peeks"].status == "graded" and scores["peeks"].score == 0, "read solutions/"
 
 
 @pytest.mark.notebooks

@@ -53,6 +53,14 @@ def hist_folded(data, bins):
         bins[b] += counts[b]
 
 
+@njit(parallel=True)
+def hist_bincount_then_fetch_add(data, bins):
+    # Both structural checks once passed: a parallel loop, and an atomic add in it.
+    counts = np.bincount(data, minlength=bins.size)
+    for b in prange(bins.size):
+        fetch_add(bins, b, counts[b], Ordering.Relaxed)
+
+
 def test_histogram_accepts_atomic():
     check_parallel_histogram(hist_atomic)
 
@@ -60,7 +68,8 @@ def test_histogram_accepts_atomic():
 @pytest.mark.parametrize("wrong,message", [
     (hist_serial_not_parallel, "parallel=True"),
     (hist_serial_in_parallel_jit, "no parallel loop"),
-    (hist_folded, "no atomic add"),
+    (hist_folded, "bincount"),
+    (hist_bincount_then_fetch_add, "bincount"),
 ])
 def test_histogram_rejects_serial_and_folded(wrong, message):
     with pytest.raises(AssertionError, match=message):
@@ -157,7 +166,7 @@ def test_fetch_max_accepts_cas_loop():
 
 
 @pytest.mark.parametrize("wrong,message", [
-    (max_ready_made, "ready-made"),
+    (max_ready_made, "write it yourself"),
     (max_racy, "no compare_exchange"),
     (max_returns_new, "must return the value before"),
 ])

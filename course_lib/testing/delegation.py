@@ -12,9 +12,10 @@ checkers in ``testing.exercises``:
    ``my = amdahl_speedup``, or the object itself passed as the answer. Reading the code, rather
    than swapping functions at run time, also works for numba functions, which bind their
    callees when they are compiled.
-2. :func:`unavailable` swaps those objects out of their modules (and out of the learner's
-   globals) while the check runs, so that a dynamic lookup (``getattr(mod, "fetch" + "_max")``)
-   fails the same way.
+2. :func:`unavailable` swaps those objects out of the learner's globals while the check runs,
+   so that a lookup the bytecode does not show (``globals()["fetch" + "_max"]``) fails the same
+   way. (Subtler games, such as reaching into a course_lib module by a computed name, are what
+   the tamper scan of a graded class is for.)
 
 :func:`install_guard` is for the grading kernel (nbgrader's ``Execute.extra_arguments`` in
 ``nbgrader_config.py`` runs it at kernel start): from then on, opening or running anything under
@@ -25,14 +26,15 @@ from __future__ import annotations
 
 import contextlib
 import dis
+import functools
 import os
 import sys
 import types
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-__all__ = ["Delegated", "check_own_work", "unavailable", "replaced", "learner_scopes", "references",
-           "install_guard"]
+__all__ = ["Delegated", "answers", "check_own_work", "unavailable", "own_work", "named", "replaced",
+           "learner_scopes", "references", "install_guard"]
 
 
 class Delegated(AssertionError):
@@ -90,8 +92,25 @@ def references(fn: Any, depth: int = 4) -> list[Any]:
         builtins = builtins if isinstance(builtins, dict) else vars(builtins)
         for c in _walk_code(code):
             current: Any = _MISSING
+            module: Any = _MISSING
+            local: dict[str, Any] = {}  # names bound by imports inside the function
             for ins in dis.get_instructions(c):
-                if ins.opname in _LOADS:
+                if ins.opname == "IMPORT_NAME":
+                    module = sys.modules.get(ins.argval, _MISSING)
+                    top = sys.modules.get(ins.argval.split(".")[0], _MISSING)
+                    current = module if ins.arg is not None and _fromlist(c, ins) else top
+                elif ins.opname == "IMPORT_FROM" and module is not _MISSING:
+                    current = getattr(module, ins.argval, _MISSING)
+                    if current is _MISSING:
+                        current = sys.modules.get(f"{module.__name__}.{ins.argval}", _MISSING)
+                elif ins.opname in ("STORE_FAST", "STORE_NAME", "STORE_DEREF"):
+                    if current is not _MISSING:
+                        local[ins.argval] = current
+                    current = _MISSING
+                    continue
+                elif ins.opname == "LOAD_FAST" and ins.argval in local:
+                    current = local[ins.argval]
+                elif ins.opname in _LOADS:
                     name = ins.argval
                     if name in cells:
                         try:
@@ -108,12 +127,23 @@ def references(fn: Any, depth: int = 4) -> list[Any]:
                 if current is _MISSING:
                     continue
                 found.append(current)
-                if left > 0 and _code_of(current) is not None and _globals_of(current) is scope:
+                if left <= 0:
+                    continue
+                if _code_of(current) is not None and _globals_of(current) is scope:
                     todo.append((current, left - 1))
+                elif isinstance(current, type) and current.__module__ == scope.get("__name__"):
+                    todo.extend((m, left - 1) for m in vars(current).values()
+                                if _code_of(m) is not None)  # a class of the notebook's
     return found
 
 
 _MISSING = object()
+
+
+def _fromlist(code: types.CodeType, ins: dis.Instruction) -> bool:
+    """Is this IMPORT_NAME a ``from x import y`` (the fromlist constant before it is set)?"""
+    previous = [i for i in dis.get_instructions(code) if i.offset < ins.offset]
+    return bool(previous) and previous[-1].opname == "LOAD_CONST" and bool(previous[-1].argval)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -189,10 +219,12 @@ def learner_scopes(*functions: Any) -> list[dict]:
 @contextlib.contextmanager
 def unavailable(forbidden: Mapping[str, Any], learner: Iterable[Any] = (),
                 what: str = "this exercise") -> Iterator[None]:
-    """While the block runs, each forbidden object is replaced by a stub that raises.
+    """While the block runs, each forbidden object is replaced by a stub that raises
+    :class:`Delegated`, under every name the learner's globals bind it to.
 
-    The stub replaces it in the module that defines it (named by the dotted key) and in the
-    globals of each function in ``learner``. Everything is put back afterwards.
+    Only the learner's namespace is edited: course_lib's own modules keep their functions,
+    because course_lib (and the checker) may call them internally, and a numba function that
+    compiled against a stub would be broken for good. Everything is put back afterwards.
     """
     def stub_for(name: str) -> Callable:
         def stub(*args: Any, **kwargs: Any) -> Any:
@@ -200,10 +232,53 @@ def unavailable(forbidden: Mapping[str, Any], learner: Iterable[Any] = (),
         return stub
 
     stand_ins = {id(obj): (obj, stub_for(name)) for name, obj in forbidden.items()}
-    modules = {k.rsplit(".", 1)[0] for k in forbidden}
-    scopes = [vars(sys.modules[m]) for m in sorted(modules) if m in sys.modules]
-    with replaced(stand_ins, scopes + learner_scopes(*learner)):
+    with replaced(stand_ins, learner_scopes(*learner)):
         yield
+
+
+def answers(what: str, *forbidden: Any, count: int = 1) -> Callable[[Callable], Callable]:
+    """Decorator for a checker whose first ``count`` arguments are the learner's answers: the
+    checks run inside :func:`own_work` with ``forbidden`` (course_lib or NumPy objects).
+
+    Example:
+        >>> from course_lib.measure.amdahl import amdahl_speedup
+        >>> @answers("amdahl", amdahl_speedup)
+        ... def check(fn):
+        ...     return fn(0.5, 2)
+        >>> check(lambda s, n: 1 / (s + (1 - s) / n))
+        1.3333333333333333
+    """
+    table = named(*forbidden)
+
+    def wrap(check: Callable) -> Callable:
+        @functools.wraps(check)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            learner = args[:count]
+            for answer in learner:
+                check_own_work(answer, table, what)
+            with unavailable(table, learner, what):
+                return check(*args, **kwargs)
+        return run
+    return wrap
+
+
+@contextlib.contextmanager
+def own_work(fn: Any, forbidden: Mapping[str, Any], what: str) -> Iterator[None]:
+    """The two defences together, for a checker's body: read the answer's code first
+    (:func:`check_own_work`), then run the checks with the forbidden objects unavailable
+    (:func:`unavailable`)."""
+    check_own_work(fn, forbidden, what)
+    with unavailable(forbidden, [fn], what):
+        yield
+
+
+def named(*objects: Any) -> dict[str, Any]:
+    """``{"module.qualname": obj}`` for course_lib objects, the form :func:`own_work` takes."""
+    out = {}
+    for obj in objects:
+        py = getattr(obj, "py_func", obj)
+        out[f"{py.__module__}.{getattr(py, '__qualname__', getattr(py, '__name__', '?'))}"] = obj
+    return out
 
 
 # ----------------------------------------------------------------------------- the key

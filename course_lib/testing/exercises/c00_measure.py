@@ -7,14 +7,16 @@ import time
 
 import numpy as np
 
-from course_lib.measure.amdahl import amdahl_speedup, fit_serial_fraction
+from course_lib.measure import bench
+from course_lib.measure.amdahl import amdahl_speedup, fit_serial_fraction, gustafson_speedup
 from course_lib.testing import call_with_timeout, check_close, check_raises
-from course_lib.testing.delegation import learner_scopes, replaced
+from course_lib.testing.delegation import answers, learner_scopes, replaced
 
 __all__ = ["check_amdahl", "check_serial_fraction", "TrapWork", "check_robust_time", "spin_chunks",
            "check_parallel_spin"]
 
 
+@answers("amdahl", amdahl_speedup, gustafson_speedup)
 def check_amdahl(amdahl) -> None:
     """The learner's ``amdahl(serial_fraction, cores)`` matches Amdahl's law and rejects bad input."""
     for s in (0.0, 0.01, 0.1, 0.5, 1.0):
@@ -25,6 +27,7 @@ def check_amdahl(amdahl) -> None:
     check_raises(ValueError, amdahl, 0.1, 0, why="A run needs at least one core.")
 
 
+@answers("estimate_serial_fraction", fit_serial_fraction, bench.scaling)
 def check_serial_fraction(estimate) -> None:
     """The learner's ``estimate_serial_fraction(threads, speedups)`` is the least-squares fit."""
     for s in (0.0, 0.05, 0.2, 0.6):
@@ -68,6 +71,7 @@ class TrapWork:
         return self.calls
 
 
+@answers("robust_time", bench.measure, bench.compare, bench.scaling)
 def check_robust_time(robust_time, repeats: int = 40) -> None:
     """The learner's ``robust_time(fn, repeats)`` warms up and returns a robust per-call time."""
     trap = TrapWork()

@@ -26,6 +26,7 @@ from course_lib import par
 from course_lib.par.demos import random_tree, tree_sum_sequential
 from course_lib.par.kernels import sum_prange
 from course_lib.testing import call_with_timeout, check_close, check_raises
+from course_lib.testing.delegation import answers
 
 __all__ = ["check_parallel_structure", "parallel_gain", "check_work_is_split",
            "check_prange_reduction", "check_histogram_fixed", "check_tree_sum",
@@ -257,6 +258,7 @@ def _sum_sq_reference(x, mu):
     return float(np.sum((np.asarray(x, dtype=np.float64) - mu) ** 2))
 
 
+@answers("sum_of_squares", sum_prange, par.sum_sequential)
 def check_prange_reduction(sum_of_squares, *, large: int = 4_000_000) -> None:
     """Grade ``sum_of_squares(x, mu)`` = sum of ``(x[i] - mu) ** 2``, a parallel prange reduction.
 
@@ -284,6 +286,8 @@ def check_prange_reduction(sum_of_squares, *, large: int = 4_000_000) -> None:
 
 
 # ---------------------------------------------------------------------------- exercise 2
+@answers("histogram_fixed", par.histogram_thread_partials, par.histogram_chunk_partials,
+         par.histogram_sequential)
 def check_histogram_fixed(histogram_fixed, *, large: int = 8_000_000) -> None:
     """Grade a race-free parallel ``histogram_fixed(data, nbins)`` (counts of ints in [0, nbins)).
 
@@ -376,6 +380,7 @@ def reference_pick_chunk_size(timings: dict, tolerance: float = 0.1) -> int:
     return min(c for c, t in timings.items() if t <= best * (1 + tolerance))
 
 
+@answers("pick_chunk_size", reference_pick_chunk_size)
 def check_pick_chunk_size(pick_chunk_size, measured: dict | None = None) -> None:
     """Grade ``pick_chunk_size(timings, tolerance=0.1)`` on made-up and measured timings.
 

@@ -17,15 +17,23 @@ Source: see ``course_lib/channel/patterns.py`` (shutdown by disconnection, back-
 from __future__ import annotations
 
 import itertools
+import queue
 import threading
 import time
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from course_lib import channel
 from course_lib.channel import bounded
+from course_lib.channel import ring as _ring
+from course_lib.channel.flavour_array import _ArrayChan
+from course_lib.channel.flavour_list import _ListChan
+from course_lib.channel.flavour_zero import _ZeroChan
 from course_lib.testing import call_with_timeout
-from course_lib.testing.batteries.channel import EXERCISE_CHECKS, check_channel
+from course_lib.testing.batteries import channel as battery
+from course_lib.testing.batteries.channel import EXERCISE_CHECKS
+from course_lib.testing.delegation import answers
 
 __all__ = ["check_channel", "EXERCISE_CHECKS", "check_pipeline", "check_fan_in",
            "check_backpressure_prediction", "expected_backpressure"]
@@ -33,6 +41,15 @@ __all__ = ["check_channel", "EXERCISE_CHECKS", "check_pipeline", "check_fan_in",
 LIMIT = 10.0  # seconds a learner call may take before it counts as a deadlock
 _DEADLOCK_HINT = ("a deadlock? (a stage waiting in recv() for a sender that nobody closed, or a "
                   "send() into a full channel that nobody reads)")
+
+
+@answers("make_channel", channel.bounded, channel.unbounded, _ring.bounded, _ArrayChan, _ListChan,
+         _ZeroChan, queue.Queue, queue.SimpleQueue)
+def check_channel(make: Callable, checks=EXERCISE_CHECKS) -> None:
+    """The channel battery on the learner's ``make_channel(cap) -> (sender, receiver)``, with the
+    checks the exercise lists; the channel must be the learner's own (not course_lib's, nor a
+    ``queue.Queue`` underneath)."""
+    battery.check_channel(make, checks=checks)
 
 
 def _call_bounded(what: str, fn: Callable, *args: Any, limit: float | None = None) -> Any:
@@ -51,6 +68,7 @@ def _extra_threads(before: set, grace: float = 1.0) -> list:
         time.sleep(0.01)
 
 
+@answers("pipeline3", channel.pipeline, channel.fan_out_fan_in, channel.worker_pool)
 def check_pipeline(pipeline3: Callable, caps: Iterable[int] = (0, 1, 4)) -> None:
     """Check ``pipeline3(items, f, g, h, cap) -> [h(g(f(x))) for x in items]``.
 
@@ -135,6 +153,7 @@ def check_pipeline(pipeline3: Callable, caps: Iterable[int] = (0, 1, 4)) -> None
                              f"Disconnected from send() and stops too (and so on up to the source)")
 
 
+@answers("fan_in", channel.merge, channel.fan_out_fan_in)
 def check_fan_in(fan_in: Callable) -> None:
     """Check ``fan_in(receivers) -> list``: every message from every receiver, until all are
     disconnected, taken with ``select`` as they arrive.

@@ -10,22 +10,92 @@
 """
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, Callable
 
 import numpy as np
 from numba import njit
 
+from course_lib import locks
+from course_lib import queues as Q
 from course_lib.atomics import Ordering, fetch_add_unchecked
+from course_lib.locks import padding
 from course_lib.measure.machine import usable_physical_cores
+from course_lib.queues import treiber as _treiber
 from course_lib.testing import join_all
 from course_lib.testing.batteries.lock import check_mutual_exclusion, check_numba_lock
 from course_lib.testing.batteries.queue import STRIDE, check_numba_queue, check_queue
+from course_lib.testing.delegation import answers
 
-__all__ = ["check_mutual_exclusion", "check_numba_lock", "check_queue", "check_numba_queue",
+__all__ = ["check_ttas", "check_mutual_exclusion", "check_numba_lock", "check_queue", "check_numba_queue",
            "check_treiber", "check_padded_stats", "check_choices", "STRIDE"]
 
 _X = Ordering.Relaxed
+
+
+_NUMBA_LOCKS = [getattr(locks, f"{k}_{op}") for k in ("tas", "ttas", "backoff", "ticket")
+                for op in ("acquire", "try_acquire", "release")]
+
+
+@answers("my_ttas_acquire/my_ttas_release", *_NUMBA_LOCKS, count=2)
+def check_ttas(acquire: Any, release: Any, threads: int = 3, n: int = 100_000,
+               timeout: float = 15.0) -> None:
+    """Grade a TTAS lock: it excludes (the lock battery), it is test-and-test-and-set, and its
+    orderings are right, read from the LLVM IR because x86 would hide the mistake.
+
+    - acquire waits with atomic loads and takes the lock with a swap or a compare_exchange whose
+      (success) ordering is Acquire or stronger (or an Acquire fence follows);
+    - release writes 0 with Release or stronger (or a Release fence comes first).
+
+    On x86 every locked instruction is a full barrier, so a Relaxed lock passes any run there;
+    on ARM the critical section's loads could move above the lock and its stores below the
+    unlock. Hence the orderings are checked in the code, not in a run.
+
+    Raises:
+        AssertionError: naming the figure or the instruction that decided it.
+    """
+    import numba
+
+    from course_lib.atomics import show_llvm
+
+    check_numba_lock(acquire, release, threads=threads, n=n, timeout=timeout)
+    sig = (numba.int64[::1], numba.int64)
+    acq = [ln for ln in show_llvm(acquire, sig) if _ATOMIC.search(ln)]
+    rel = [ln for ln in show_llvm(release, sig) if _ATOMIC.search(ln)]
+    if not any("load atomic" in ln for ln in acq):
+        raise AssertionError("a TTAS lock waits with atomic loads (the 'test' before the "
+                             "test-and-set); your acquire has no atomic load")
+    rmw = [ln for ln in acq if "atomicrmw xchg" in ln or "cmpxchg" in ln]
+    if not rmw:
+        raise AssertionError("acquire must take the lock with swap or compare_exchange")
+    fences = [ln for ln in acq if ln.lstrip().startswith("fence")]
+    if not any(_strong(ln, "acquire") for ln in rmw + fences):
+        raise AssertionError(
+            "acquire takes the lock with a Relaxed swap/compare_exchange "
+            f"({rmw[0].strip()[:80]}): then nothing orders the critical section's reads after "
+            "the lock is taken. x86 hides this (every locked instruction is a full barrier); "
+            "ARM does not. Use Ordering.Acquire (or stronger) on success")
+    stores = [ln for ln in rel if "store atomic" in ln or "atomicrmw" in ln]
+    if not stores:
+        raise AssertionError("release must write 0 to the lock word with an atomic store "
+                             "(or swap)")
+    if not any(_strong(ln, "release") for ln in stores + [ln for ln in rel if "fence" in ln]):
+        raise AssertionError(
+            f"release writes the lock word with a Relaxed store ({stores[0].strip()[:80]}): the "
+            "critical section's writes may then become visible after the lock looks free. "
+            "Use Ordering.Release (or stronger)")
+
+
+_ATOMIC = re.compile(r"\b(atomicrmw \w+|cmpxchg|fence|load atomic|store atomic)\s")
+_STRONG = {"acquire": ("acquire", "acq_rel", "seq_cst"), "release": ("release", "acq_rel", "seq_cst")}
+
+
+def _strong(line: str, side: str) -> bool:
+    """Does this LLVM atomic instruction have at least ``side`` ordering (its first ordering,
+    which for cmpxchg is the success ordering)?"""
+    words = re.findall(r"\b(monotonic|unordered|acquire|release|acq_rel|seq_cst)\b", line)
+    return bool(words) and words[0] in _STRONG[side]
 
 
 def _join_all(threads: list[threading.Thread], timeout: float, what: str) -> None:
@@ -44,6 +114,8 @@ def _churn(push_node, pop_node, st, mine, rounds):
             push_node(st, k)
 
 
+@answers("push_node/pop_node", Q.treiber_push, Q.treiber_pop, _treiber._push_node,
+         _treiber._pop_node, Q.TreiberStack, count=2)
 def check_treiber(push_node: Any, pop_node: Any, threads: int = 2, nodes: int = 64,
                   rounds: int = 20_000, timeout: float = 20.0) -> None:
     """Check a learner's Treiber ``push_node(st, k)`` / ``pop_node(st) -> k`` (-1 if empty).
@@ -120,6 +192,7 @@ def _stats_time(stats: np.ndarray, threads: int, n: int) -> float:
     return run_on_threads(_bump_stats, [(flat, t * row_words, n) for t in range(threads)])
 
 
+@answers("make_padded_stats", padding.padded_slots)
 def check_padded_stats(make_stats: Callable[[int], np.ndarray], threads: int = 2,
                        n: int = 2_000_000, min_ratio: float = 1.2, rounds: int = 3) -> float:
     """Check a per-thread statistics layout: row ``t`` = thread ``t``, columns count, total.
