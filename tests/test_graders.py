@@ -10,12 +10,12 @@ import pytest
 from numba import njit, prange
 
 from course_lib import atomics, channel, locks
-from course_lib.atomics import Ordering, compare_exchange_weak, load, spin_loop, store, swap
+from course_lib.atomics import (Ordering, compare_exchange, compare_exchange_weak, load, spin_loop,
+                                store, swap)
 from course_lib.measure import work
 from course_lib.measure.amdahl import amdahl_speedup
 from course_lib.measure.work import spin
-from course_lib.testing.delegation import (Delegated, check_own_work, install_guard, named,
-                                           references)
+from course_lib.testing.delegation import Delegated, check_own_work, install_guard, named
 from course_lib.testing.exercises import (c00_measure, c01_par_iter, c02_channels, c03_atomics,
                                           c04_locks)
 
@@ -300,3 +300,188 @@ def test_the_guard_stays_off_in_the_source_folder(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "solutions",
                          capture_output=True, text=True)
     assert out.stdout.strip() == "None"
+
+
+# ---------------------------------------------------------------------------- c00 timer, c01 tree
+def robust_time_constant(fn, repeats):  # calls the function, then returns a typical-looking constant
+    for _ in range(repeats + 1):
+        fn()
+    return 2e-4
+
+
+def robust_time_mean_no_warmup(fn, repeats):  # times the slow first call (the "compile") too
+    import time
+
+    start = time.perf_counter()
+    for _ in range(repeats + 1):
+        fn()
+    return (time.perf_counter() - start) / (repeats + 1)
+
+
+def robust_time_median(fn, repeats):
+    import statistics
+    import time
+
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def robust_time_trimmed_min(fn, repeats):  # correct, written differently: the best of warm runs
+    import time
+
+    fn()
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter_ns()
+        fn()
+        best = min(best, time.perf_counter_ns() - t)
+    return best * 1e-9
+
+
+@pytest.mark.parametrize("answer", [robust_time_constant, robust_time_mean_no_warmup])
+def test_robust_time_rejects(answer):
+    with pytest.raises(AssertionError, match="robust_time returned"):
+        c00_measure.check_robust_time(answer)
+
+
+@pytest.mark.parametrize("answer", [robust_time_median, robust_time_trimmed_min])
+def test_robust_time_accepts(answer):
+    c00_measure.check_robust_time(answer)
+
+
+def _sequential(node):
+    return 0 if node is None else node.value + _sequential(node.left) + _sequential(node.right)
+
+
+def tree_sum_dummy_joins(node):  # right answer, joins that compute nothing
+    from course_lib import par
+
+    for _ in range(4):
+        par.join(lambda: 0, lambda: 0)
+    return _sequential(node)
+
+
+def tree_sum_root_split(node):  # one join at the root, then sequential
+    from course_lib import par
+
+    if node is None:
+        return 0
+    left, right = par.join(lambda: _sequential(node.left), lambda: _sequential(node.right))
+    return node.value + left + right
+
+
+def tree_sum_recursive(node):
+    from course_lib import par
+
+    if node is None:
+        return 0
+    left, right = par.join(lambda: tree_sum_recursive(node.left),
+                           lambda: tree_sum_recursive(node.right))
+    return node.value + left + right
+
+
+def tree_sum_with_cutoff(node, depth=0):  # correct, written differently: sequential below depth 6
+    from course_lib import par
+
+    if node is None:
+        return 0
+    if depth >= 6:
+        return _sequential(node)
+    left, right = par.join(lambda: tree_sum_with_cutoff(node.left, depth + 1),
+                           lambda: tree_sum_with_cutoff(node.right, depth + 1))
+    return node.value + left + right
+
+
+@pytest.mark.parametrize("answer", [tree_sum_dummy_joins, tree_sum_root_split])
+def test_tree_sum_rejects_joins_that_do_not_carry_the_work(answer):
+    with pytest.raises(AssertionError, match="nested at most"):
+        c01_par_iter.check_tree_sum(answer)
+
+
+@pytest.mark.parametrize("answer", [tree_sum_recursive, tree_sum_with_cutoff])
+def test_tree_sum_accepts(answer):
+    c01_par_iter.check_tree_sum(answer)
+
+
+# ---------------------------------------------------------------------------- c04 Treiber
+from course_lib.queues import head_index, head_tag, pack_head  # noqa: E402
+from course_lib.queues.treiber import NODES, TOP  # noqa: E402
+
+
+@njit(nogil=True)
+def push_no_retry(st, k):  # one compare_exchange; when it loses the race, the node is dropped
+    old = load(st, TOP, Ordering.Relaxed)
+    st[NODES + 2 * k] = head_index(old) + 1
+    compare_exchange_weak(st, TOP, old, pack_head(k, head_tag(old) + 1), Ordering.Release,
+                          Ordering.Relaxed)
+
+
+@njit(nogil=True)
+def push_retry(st, k):
+    old = load(st, TOP, Ordering.Relaxed)
+    while True:
+        st[NODES + 2 * k] = head_index(old) + 1
+        ok, old = compare_exchange_weak(st, TOP, old, pack_head(k, head_tag(old) + 1),
+                                        Ordering.Release, Ordering.Relaxed)
+        if ok:
+            return
+
+
+@njit(nogil=True)
+def pop_retry(st):
+    old = load(st, TOP, Ordering.Acquire)
+    while True:
+        k = head_index(old)
+        if k < 0:
+            return -1
+        nxt = st[NODES + 2 * k] - 1
+        ok, old = compare_exchange_weak(st, TOP, old, pack_head(nxt, head_tag(old) + 1),
+                                        Ordering.Acquire, Ordering.Acquire)
+        if ok:
+            return k
+
+
+@njit(nogil=True)
+def push_strong_seqcst(st, k):  # correct, written differently: strong CAS, SeqCst, a for loop
+    for _ in range(1 << 62):
+        old = load(st, TOP, Ordering.SeqCst)
+        st[NODES + 2 * k] = head_index(old) + 1
+        ok, _ = compare_exchange(st, TOP, old, pack_head(k, head_tag(old) + 1), Ordering.SeqCst,
+                                 Ordering.SeqCst)
+        if ok:
+            break
+
+
+@njit(nogil=True)
+def pop_strong_seqcst(st):
+    while True:
+        old = load(st, TOP, Ordering.SeqCst)
+        k = head_index(old)
+        if k < 0:
+            return -1
+        ok, _ = compare_exchange(st, TOP, old, pack_head(st[NODES + 2 * k] - 1, head_tag(old) + 1),
+                                 Ordering.SeqCst, Ordering.SeqCst)
+        if ok:
+            return k
+
+
+def test_treiber_rejects_a_push_without_retry_every_time():
+    from course_lib.measure.machine import usable_cores
+
+    if usable_cores() < 2:
+        pytest.skip("losing a race needs two threads running at once")
+    for attempt in range(5):  # 5 gradings, each of 3 gated trials: every one must fail
+        with pytest.raises(AssertionError, match="lost nodes"):
+            c04_locks.check_treiber(push_no_retry, pop_retry, threads=2, rounds=20_000)
+
+
+@pytest.mark.parametrize("push, pop", [(push_retry, pop_retry), (push_strong_seqcst, pop_strong_seqcst)])
+def test_treiber_accepts(push, pop):
+    c04_locks.check_treiber(push, pop, threads=2, rounds=20_000)
+    c04_locks.check_treiber(push, pop, threads=3, nodes=9, rounds=10_000)

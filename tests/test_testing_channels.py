@@ -360,3 +360,115 @@ def test_backpressure_checker_accepts_an_iterator_of_costs():
     ex.check_backpressure_prediction(iter([0.001, 0.004, 0.002]), 1, {0, 1}, 250)
     with pytest.raises(AssertionError, match=r"largest cost.*4 ms"):
         ex.check_backpressure_prediction(iter([0.001, 0.004, 0.002]), 2, {0, 1}, 250)
+
+
+# ---- races the battery must provoke (grading real answers found both passing 30 of 30 runs) ----
+class TwoSectionReceiver(CondReceiver):
+    """Checks for a message in one critical section and pops it in the next: between the two,
+    another receiver can take it."""
+
+    def recv(self, timeout=None):
+        s = self.s
+        end = None if timeout is None else time.monotonic() + timeout
+        with s.cond:
+            while not s.items:
+                if s.senders == 0:
+                    raise Disconnected("senders gone")
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    raise Timeout("empty")
+                s.cond.wait(left)
+        with s.cond:
+            value = s.items.popleft()
+            s.cond.notify_all()
+            return value
+
+
+class _TwoConditions(_State):
+    def __init__(self, cap):
+        super().__init__(cap)
+        self.not_empty = threading.Condition(self.cond)
+        self.not_full = threading.Condition(self.cond)
+
+
+class TwoConditionSender(CondSender):
+    """Correct, written differently: one condition per side, each side wakes the other."""
+
+    def _wake_receivers(self, s):
+        s.not_empty.notify()
+
+    def send(self, value, timeout=None):
+        s = self.s
+        end = None if timeout is None else time.monotonic() + timeout
+        with s.cond:
+            while True:
+                if s.receivers == 0:
+                    raise Disconnected("receivers gone", value)
+                if len(s.items) < s.cap:
+                    s.items.append(value)
+                    self._wake_receivers(s)
+                    return
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    raise Timeout("full", value)
+                s.not_full.wait(left)
+
+    def close(self):
+        with self.s.cond:
+            self.s.senders -= 1
+            self.s.not_empty.notify_all()
+            self.s.not_full.notify_all()
+
+
+class WrongWaiterSender(TwoConditionSender):
+    """send() notifies not_full, where the senders wait: a receiver waiting for a message is
+    woken only by its own timeout."""
+
+    def _wake_receivers(self, s):
+        s.not_full.notify()
+
+
+class TwoConditionReceiver(CondReceiver):
+    def recv(self, timeout=None):
+        s = self.s
+        end = None if timeout is None else time.monotonic() + timeout
+        with s.cond:
+            while not s.items:
+                if s.senders == 0:
+                    raise Disconnected("senders gone")
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    raise Timeout("empty")
+                s.not_empty.wait(left)
+            value = s.items.popleft()
+            s.not_full.notify()
+            return value
+
+    def close(self):
+        with self.s.cond:
+            self.s.receivers -= 1
+            self.s.not_empty.notify_all()
+            self.s.not_full.notify_all()
+
+
+def _two_condition_factory(sender):
+    def make(cap):
+        state = _TwoConditions(cap)
+        return sender(state), TwoConditionReceiver(state)
+    return make
+
+
+def test_battery_provokes_a_receive_split_over_two_critical_sections():
+    for run in range(3):  # every run must catch it, not one in a few
+        failed = _failures(factory(receiver=TwoSectionReceiver), battery.EXERCISE_CHECKS)
+        assert failed, f"run {run + 1}: a receive in two critical sections passed the battery"
+
+
+def test_battery_catches_a_notify_that_wakes_the_wrong_waiter(fast_limits):
+    for run in range(2):
+        failed = _failures(_two_condition_factory(WrongWaiterSender), [battery.spsc, battery.mpmc])
+        assert failed and any("own" in m and "timeout" in m for m in failed.values()), failed
+
+
+def test_a_two_condition_channel_with_the_right_notify_passes():
+    battery.check_channel(_two_condition_factory(TwoConditionSender))

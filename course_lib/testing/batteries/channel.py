@@ -27,10 +27,12 @@ fairness, stress); M. Herlihy, J. Wing, "Linearizability", TOPLAS 12(3), 1990.
 from __future__ import annotations
 
 import collections
+import contextlib
 import random
+import sys
 import threading
 import time
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from course_lib import config
 from course_lib.channel import Disconnected
@@ -45,6 +47,8 @@ Make = Callable[[int], tuple]
 WAIT = 5.0
 #: Seconds a whole many-thread check may take before it is reported as a deadlock.
 LIMIT = 10.0
+#: A blocking call that succeeds after this part of its ``WAIT`` timeout was woken too late.
+LATE = 0.8
 #: Messages are ``producer * STRIDE + seq``.
 STRIDE = 1 << 20
 
@@ -58,9 +62,17 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _call(what: str, fn: Callable, *args: Any, **kw: Any) -> Any:
-    """Run one channel call; turn an unexpected exception into a teaching AssertionError."""
+    """Run one channel call; turn an unexpected exception into a teaching AssertionError.
+
+    A blocking call (``timeout=WAIT``) that succeeds only when its own timeout has nearly run
+    out was not woken by the operation that let it proceed: that is a lost wake-up (a missing
+    notify, or one that woke the wrong waiter), and it fails too, even though the call returned.
+    """
+    start = time.monotonic()
     try:
-        return fn(*args, **kw)
+        value = fn(*args, **kw)
+        _not_late(what, start, kw.get("timeout"))
+        return value
     except AssertionError:
         raise
     except BaseException as exc:
@@ -68,6 +80,16 @@ def _call(what: str, fn: Callable, *args: Any, **kw: Any) -> Any:
             raise AssertionError(f"{what} timed out after {kw.get('timeout')} s: it should have "
                                  f"returned at once (is a wake-up missing, or a lock held?)") from exc
         raise AssertionError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _not_late(what: str, start: float, timeout: Any) -> None:
+    waited = time.monotonic() - start
+    if timeout == WAIT and waited >= LATE * WAIT:
+        raise AssertionError(
+            f"{what} succeeded only after {waited:.2f} s, when its own {WAIT:g} s timeout had "
+            "nearly run out: it was not woken when it could proceed. A notify is missing, or "
+            "notify() woke another waiter (a sender instead of a receiver, say): with one "
+            "condition for both sides, wake them all (notify_all)")
 
 
 def _run_threads(targets: Iterable[Callable[[], None]], what: str, limit: float) -> None:
@@ -246,12 +268,15 @@ def _many(make: Make, producers: int, consumers: int, per: int, cap: int, what: 
         def run() -> None:
             end = time.monotonic() + LIMIT
             while time.monotonic() < end:
+                start = time.monotonic()
                 try:
                     v = rx.recv(timeout=random.choice((0.0, 0.0001, 0.001)) if jitter else WAIT)
                 except BaseException as exc:
                     if jitter and _is_timeout(exc):
                         continue
                     raise
+                if not jitter:
+                    _not_late(f"{what}: recv()", start, WAIT)
                 if v == -1:
                     return
                 per_consumer[c].append(v)
@@ -502,6 +527,28 @@ CHECKS = (smoke, capacity, spsc, mpmc, disconnection, timeouts, linearizable, fa
 EXERCISE_CHECKS = tuple(c for c in CHECKS if c is not fairness)
 
 
+#: The GIL switch interval during a check (CPython's default is 5 ms).
+SWITCH_INTERVAL = 1e-6
+
+
+@contextlib.contextmanager
+def _frequent_switches() -> Iterator[None]:
+    """Make the interpreter hand the GIL from thread to thread every ``SWITCH_INTERVAL`` s.
+
+    With CPython's 5 ms a thread usually runs a whole send or recv, several critical sections
+    in a row, before another thread gets the GIL, so a race between two of them almost never
+    shows. Switching every few microseconds lands switches inside and between critical
+    sections: a receive that checks in one locked section and pops in the next, or a notify
+    that wakes the wrong waiter, then fails within a few runs.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
 def run_battery(make: Make, bounded: bool = True,
                 checks: Optional[Iterable[Callable]] = None) -> dict:
     """Run checks on ``make`` and return ``{check name: None if passed, else the message}``.
@@ -536,7 +583,8 @@ def run_battery(make: Make, bounded: bool = True,
             except AssertionError as exc:
                 return str(exc)
         try:
-            report[name] = call_with_timeout(one, timeout=limit)
+            with _frequent_switches():
+                report[name] = call_with_timeout(one, timeout=limit)
         except CheckTimeout:  # the whole check did not return: a call ignored its timeout
             hung = name
             report[name] = (f"did not finish within {limit:g} s: a send() or recv() never returned "

@@ -2,6 +2,7 @@
 and splitting GIL-free work over threads."""
 from __future__ import annotations
 
+import random
 import threading
 import time
 
@@ -73,8 +74,18 @@ class TrapWork:
 
 @answers("robust_time", bench.measure, bench.compare, bench.scaling)
 def check_robust_time(robust_time, repeats: int = 40) -> None:
-    """The learner's ``robust_time(fn, repeats)`` warms up and returns a robust per-call time."""
-    trap = TrapWork()
+    """The learner's ``robust_time(fn, repeats)`` warms up and returns a robust per-call time.
+
+    It is run on two trap functions whose typical calls differ about eightfold (drawn at random
+    each time), so no constant can be right for both.
+    """
+    rng = random.Random()
+    fast = rng.uniform(1e-4, 2e-4)
+    for typical in (fast, fast * rng.uniform(7.0, 9.0)):
+        _check_one_trap(robust_time, TrapWork(typical=typical), repeats)
+
+
+def _check_one_trap(robust_time, trap: TrapWork, repeats: int) -> None:
     got = call_with_timeout(robust_time, trap, repeats, timeout=30, what="robust_time")
     if trap.calls < repeats + 1:
         raise AssertionError(f"robust_time called the function {trap.calls} times; it should make at least one "
@@ -91,7 +102,8 @@ def check_robust_time(robust_time, repeats: int = 40) -> None:
             "calls pull up a mean? Warm up first, and take the median.")
     if ratio < 0.5:
         raise AssertionError(f"robust_time returned {got * 1e3:.4f} ms, less than half of the "
-                             f"{trap.typical * 1e3:.3f} ms a call takes: is it the time per call, in seconds?")
+                             f"{trap.typical * 1e3:.3f} ms a call takes: is it the time per call, "
+                             "in seconds (measured, not a constant)?")
 
 
 def spin_chunks(threads: int, total: int) -> list[int]:

@@ -348,18 +348,39 @@ def check_tree_sum(tree_sum) -> None:
         chain = Node(v, None, chain)
     trees.append(chain)
     for threads in (1, 2):
-        with par.ThreadPool(threads) as pool:
+        with par.ThreadPool(threads, record_timeline=True) as pool:
             for tree in trees:
                 expected = tree_sum_sequential(tree)
                 pool.reset_statistics()
                 got = call_with_timeout(pool.install, lambda t=tree: tree_sum(t), timeout=30,
                                         what=f"tree_sum on a pool of {threads} thread(s)")
                 check_close(got, expected, what=f"tree_sum of a tree of {_size(tree)} nodes")
-                if _size(tree) >= 1000 and pool.statistics().total_tasks < 6:
+                if _size(tree) < 1000:
+                    continue
+                stats = pool.statistics()
+                depth = _nesting(stats.timeline)
+                if stats.total_tasks < 6 or depth < 3:
                     raise AssertionError(
-                        f"tree_sum gave the right answer but forked {pool.statistics().total_tasks // 2}"
-                        " times on a tree of 1000+ nodes: call par.join(lambda: ..., lambda: ...) "
-                        "on the two subtrees so that the pool can run them in parallel")
+                        f"tree_sum gave the right answer, but on a tree of {_size(tree)} nodes its "
+                        f"joins ran {stats.total_tasks} tasks nested at most {depth} deep: the "
+                        "subtrees must be summed *inside* the joins, recursively: "
+                        "par.join(lambda: tree_sum(node.left), lambda: tree_sum(node.right)) "
+                        "(joins that compute nothing, or one split at the root, do not count)")
+
+
+def _nesting(timeline) -> int:
+    """How deep the tasks of a timeline nest (a task run inside another task's join, on the
+    same worker, is one level deeper): 1 for flat tasks, about the tree's depth for a recursive
+    sum."""
+    deepest = 0
+    for worker in {e.worker for e in timeline}:
+        stack: list[float] = []
+        for e in sorted((e for e in timeline if e.worker == worker), key=lambda e: (e.start, -e.end)):
+            while stack and stack[-1] <= e.start:
+                stack.pop()
+            stack.append(e.end)
+            deepest = max(deepest, len(stack))
+    return deepest
 
 
 def _size(node) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -19,8 +20,9 @@ from numba import njit
 
 from course_lib import locks
 from course_lib import queues as Q
-from course_lib.atomics import Ordering, fetch_add_unchecked
+from course_lib.atomics import Ordering, fetch_add_unchecked, load_unchecked
 from course_lib.locks import padding
+from course_lib.locks.numba_locks import start_gate
 from course_lib.measure.machine import usable_physical_cores
 from course_lib.queues import treiber as _treiber
 from course_lib.testing import join_all
@@ -32,6 +34,7 @@ __all__ = ["check_ttas", "check_mutual_exclusion", "check_numba_lock", "check_qu
            "check_treiber", "check_padded_stats", "check_choices", "STRIDE"]
 
 _X = Ordering.Relaxed
+_NEVER = np.zeros(1, np.int64)  # a stop flag that is never set
 
 
 _NUMBA_LOCKS = [getattr(locks, f"{k}_{op}") for k in ("tas", "ttas", "backoff", "ticket")
@@ -105,26 +108,33 @@ def _join_all(threads: list[threading.Thread], timeout: float, what: str) -> Non
 
 # ----------------------------------------------------------------------------- Treiber
 @njit(nogil=True)
-def _churn(push_node, pop_node, st, mine, rounds):
+def _churn(push_node, pop_node, st, mine, rounds, gate, threads, stop):
+    start_gate(gate, threads, _NEVER)  # all threads start together: they must contend
     for k in mine:
         push_node(st, k)
-    for _ in range(rounds):
+    r = 0
+    # At least `rounds` rounds, and on until told to stop: a run that spans several scheduler
+    # time slices overlaps with the other threads even on a busy machine.
+    while r < rounds or load_unchecked(stop, 0, _X) == 0:  # Relaxed: a flag that only ends it
         k = pop_node(st)
         if k >= 0:
             push_node(st, k)
+        r += 1
 
 
 @answers("push_node/pop_node", Q.treiber_push, Q.treiber_pop, _treiber._push_node,
          _treiber._pop_node, Q.TreiberStack, count=2)
 def check_treiber(push_node: Any, pop_node: Any, threads: int = 2, nodes: int = 64,
-                  rounds: int = 20_000, timeout: float = 20.0) -> None:
+                  rounds: int = 20_000, timeout: float = 20.0, trials: int = 3,
+                  seconds: float = 0.2) -> None:
     """Check a learner's Treiber ``push_node(st, k)`` / ``pop_node(st) -> k`` (-1 if empty).
 
     The state uses :mod:`course_lib.queues`' stack layout (``treiber_new``): the head word
     ``st[TOP]`` packs ``index + 1`` and a tag (``pack_head``); node ``k``'s next is
     ``st[NODES + 2k]`` (index + 1, 0 for none). Checks LIFO order on one thread, that the tag
-    grows with every change, then that after many threads popped and pushed back nodes at
-    random every node is on the stack exactly once.
+    grows with every change, then that after many threads (released together by a start gate)
+    popped and pushed back nodes for at least ``rounds`` rounds and ``seconds`` seconds, every
+    node is on the stack exactly once, in each of ``trials`` runs.
 
     Raises:
         AssertionError: wrong order, lost or duplicated nodes, tag never changes.
@@ -152,27 +162,35 @@ def check_treiber(push_node: Any, pop_node: Any, threads: int = 2, nodes: int = 
         raise AssertionError(f"the head's tag went {t0} -> {t1} -> {t2} over a push and a pop; "
                              "it must grow on every successful compare_exchange, or ABA "
                              "can strike (use pack_head(index, head_tag(old) + 1))")
-    st = treiber_new(nodes)
-    st[TOP] = 0
     per = nodes // threads
-    ts = [threading.Thread(target=_churn, daemon=True,
-                           args=(push_node, pop_node, st,
-                                 np.arange(t * per, (t + 1) * per, dtype=np.int64), rounds))
-          for t in range(threads)]
-    _churn(push_node, pop_node, treiber_new(4), np.zeros(0, np.int64), 1)  # compile
-    for t in ts:
-        t.start()
-    _join_all(ts, timeout, "Treiber push/pop")
-    found = _walk(st, TOP, nodes * 2)
-    want = list(range(per * threads))
-    if sorted(found) != want:
-        seen = sorted(set(found))
-        lost = sorted(set(want) - set(found))
-        raise AssertionError(
-            f"after {threads} threads each popped and pushed back nodes {rounds:,} times, the "
-            f"stack holds {len(found)} nodes ({len(seen)} distinct) instead of {len(want)}; "
-            f"lost nodes {lost[:5]}{'...' if len(lost) > 5 else ''}. A push or pop that "
-            "writes the head without compare_exchange overwrites another thread's change.")
+    _churn(push_node, pop_node, treiber_new(4), np.zeros(0, np.int64), 1, np.zeros(1, np.int64), 1,
+           np.ones(1, np.int64))
+    for trial in range(trials):  # a lost node needs an unlucky interleaving: give it chances
+        st = treiber_new(nodes)
+        st[TOP] = 0
+        gate, stop = np.zeros(1, np.int64), np.zeros(1, np.int64)
+        ts = [threading.Thread(target=_churn, daemon=True,
+                               args=(push_node, pop_node, st,
+                                     np.arange(t * per, (t + 1) * per, dtype=np.int64), rounds,
+                                     gate, threads, stop))
+              for t in range(threads)]
+        for t in ts:
+            t.start()
+        time.sleep(seconds)
+        stop[0] = 1
+        _join_all(ts, timeout, "Treiber push/pop")
+        found = _walk(st, TOP, nodes * 2)
+        want = list(range(per * threads))
+        if sorted(found) != want:
+            seen = sorted(set(found))
+            lost = sorted(set(want) - set(found))
+            raise AssertionError(
+                f"after {threads} threads each popped and pushed back nodes {rounds:,} times "
+                f"(trial {trial + 1} of {trials}), the stack holds {len(found)} nodes "
+                f"({len(seen)} distinct) instead of {len(want)}; lost nodes "
+                f"{lost[:5]}{'...' if len(lost) > 5 else ''}. A push or pop that writes the head "
+                "without compare_exchange, or gives up when its compare_exchange fails, loses "
+                "another thread's change: retry until it succeeds.")
 
 
 # ----------------------------------------------------------------------------- false sharing
