@@ -23,7 +23,7 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 LOAD_CORES ?= 1
 
-.PHONY: help setup lab test test-load release grade feedback bench clean
+.PHONY: help setup lab test test-load release grade feedback bench student-kit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
@@ -55,6 +55,9 @@ release: setup  ## regenerate notebooks/ (student versions) from solutions/
 
 grade: setup  ## autograde everything under submitted/ and print a score table
 	$(PYTHON) -m course_lib.course.grading grade
+
+student-kit: setup  ## write dist/hpc-python-student.tar.gz: the course without solutions/ or tests/
+	$(PYTHON) -m course_lib.course.kit --out dist
 
 bench: setup  ## run benchmarks/ and print the figures
 	$(PYTHON) -m benchmarks
