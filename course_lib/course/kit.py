@@ -105,8 +105,8 @@ def build(root: Path, out_dir: Path, name: str = "hpc-python-student") -> Path:
     with tarfile.open(archive, "w:gz") as tar:
         for f in files:
             tar.add(root / f, arcname=f"{name}/{f}", recursive=False)
-        readme = (f"This is the student kit of the course: `make lab` opens it.\n"
-                  f"Teachers: the solutions and tests live in the full repository.\n").encode()
+        readme = ("This is the student kit of the course: `make lab` opens it.\n"
+                  "Teachers: the solutions and tests live in the full repository.\n").encode()
         info = tarfile.TarInfo(f"{name}/STUDENT_KIT.txt")
         info.size = len(readme)
         tar.addfile(info, io.BytesIO(readme))
