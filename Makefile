@@ -22,6 +22,7 @@ CHAPTERS := $(notdir $(wildcard solutions/c*))
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 LOAD_CORES ?= 1
+JOBS ?= 1
 
 .PHONY: help setup lab test test-load release grade feedback bench student-kit clean
 
@@ -53,8 +54,8 @@ test-load: setup  ## the test suite while another process keeps LOAD_CORES (defa
 release: setup  ## regenerate notebooks/ (student versions) from solutions/
 	$(PYTHON) -m course_lib.course.grading release $(CHAPTERS)
 
-grade: setup  ## autograde everything under submitted/ and print a score table
-	$(PYTHON) -m course_lib.course.grading grade
+grade: setup  ## autograde everything under submitted/, JOBS at a time (default 1), and print the scores
+	$(PYTHON) -m course_lib.course.grading grade --jobs $(JOBS)
 
 student-kit: setup  ## write dist/hpc-python-student.tar.gz: the course without solutions/ or tests/
 	$(PYTHON) -m course_lib.course.kit --out dist

@@ -122,3 +122,39 @@ def test_a_kernel_that_ignores_interrupts_is_killed_at_the_wall_limit(tmp_path):
     pid = int((tmp_path / "kernel.pid").read_text())
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, \
         "the stuck kernel survived the grader"
+
+
+@pytest.mark.notebooks
+def test_parallel_grading_merges_every_submission_into_one_gradebook(tmp_path):
+    """JOBS=2: the submissions run two at a time against one gradebook; each appears in it once,
+    with its own score, and progress is reported per submission."""
+    from nbgrader.api import Gradebook
+
+    (tmp_path / "nbgrader_config.py").write_text(
+        (ROOT / "nbgrader_config.py").read_text() + "\nc.Execute.timeout = 10\n")
+    nb = nbformat.v4.new_notebook(cells=[
+        _cell("solution", "def answer():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION\n", "answer"),
+        _cell("tests", "assert answer() == 42\n", "test_answer", points=2),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "solutions" / "t_par").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "solutions" / "t_par" / "t.ipynb")
+    bodies = {f"s{k}": "def answer():\n    return 42\n" if k % 2 else "def answer():\n    return 0\n"
+              for k in range(6)}
+    for student, body in bodies.items():
+        sub = nbformat.read(tmp_path / "solutions" / "t_par" / "t.ipynb", as_version=4)
+        sub.cells[0].source = body
+        (tmp_path / "submitted" / student / "t_par").mkdir(parents=True)
+        nbformat.write(sub, tmp_path / "submitted" / student / "t_par" / "t.ipynb")
+    lines: list[str] = []
+    scores = grading.grade(tmp_path, timeout=120, jobs=2, progress=lines.append)
+    assert [(s.student, s.score) for s in scores] == [(f"s{k}", 2.0 * (k % 2)) for k in range(6)]
+    assert len(lines) == 6 and lines[-1].startswith("[6/6]"), lines
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+        subs = [(s.student.id, s.score) for s in gb.assignment_submissions("t_par")]
+    assert sorted(subs) == [(f"s{k}", 2.0 * (k % 2)) for k in range(6)], "lost or duplicated rows"
+
+
+def test_grade_refuses_a_bad_job_count(tmp_path):
+    with pytest.raises(ValueError, match="jobs"):
+        grading.grade(tmp_path, jobs=0)

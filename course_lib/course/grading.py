@@ -1,14 +1,15 @@
 """Release and autograde the course with nbgrader: what `make release` and `make grade` run.
 
     python -m course_lib.course.grading release [CHAPTER ...]   # solutions/<id> -> notebooks/<id>
-    python -m course_lib.course.grading grade [--json]          # submitted/<student>/<id> -> score table
+    python -m course_lib.course.grading grade [--jobs N] [--json]  # submitted/<student>/<id> -> scores
     python -m course_lib.course.grading feedback                # autograded -> feedback/<student>/<id>
 
 How grading stays safe and fair:
 
 1. Every (student, chapter) pair is autograded by its own ``nbgrader autograde`` process under a
    wall-clock limit (``--timeout``): a submission that hangs the kernel, or crashes it with a
-   segfault, costs that student the points of that chapter and nothing else.
+   segfault, costs that student the points of that chapter and nothing else. ``--jobs N`` runs
+   N of those processes at once, sharing the gradebook (see :func:`grade`).
 2. Inside a submission, nbgrader's per-cell limit (``nbgrader_config.py``) interrupts an infinite
    loop, and course_lib.testing's checkers bound their own waits, so one bad cell loses only its
    own points.
@@ -23,13 +24,16 @@ Source: nbgrader's documentation, "Managing assignment files" and "Autograding".
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 __all__ = ["Score", "chapters", "release", "register", "autograde", "grade", "feedback"]
 
@@ -134,7 +138,7 @@ def _scores(root: Path, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], t
     from nbgrader.api import Gradebook, MissingEntry
 
     found = {}
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with Gradebook(_db_url(root)) as gb:
         for student, cid in pairs:
             try:
                 sub = gb.find_submission(cid, student)
@@ -146,10 +150,20 @@ def _scores(root: Path, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], t
     return found
 
 
+#: The gradebook as several autograde processes share it: each waits up to this many seconds
+#: for another's write to finish (SQLite's lock) instead of failing at once.
+DB_WAIT = 300
+
+
+def _db_url(root: Path) -> str:
+    return f"sqlite:///{root / 'gradebook.db'}?timeout={DB_WAIT}"
+
+
 def autograde(student: str, cid: str, root: Path, timeout: float = 900) -> Score:
     """Autograde one submission in its own process under a wall-clock limit."""
     try:
-        proc = _nbgrader(root, "autograde", cid, f"--student={student}", "--force", timeout=timeout)
+        proc = _nbgrader(root, "autograde", cid, f"--student={student}", "--force",
+                         f"--CourseDirectory.db_url={_db_url(root)}", timeout=timeout)
     except subprocess.TimeoutExpired:
         return Score(student, cid, 0.0, 0.0, "timeout", f"no result within {timeout:g} s")
     got = _scores(root, [(student, cid)]).get((student, cid))
@@ -159,16 +173,31 @@ def autograde(student: str, cid: str, root: Path, timeout: float = 900) -> Score
     return Score(student, cid, got[0], got[1], "graded", got[2])
 
 
-def grade(root: str | Path = ".", timeout: float = 900) -> list[Score]:
-    """Autograde every ``submitted/<student>/<chapter>/`` folder.
+def grade(root: str | Path = ".", timeout: float = 900, jobs: int = 1,
+          progress: Callable[[str], None] | None = None) -> list[Score]:
+    """Autograde every ``submitted/<student>/<chapter>/`` folder, ``jobs`` at a time.
+
+    Each submission is still its own ``nbgrader autograde`` process with its own wall limit;
+    ``jobs`` of them run at once (a class of 30 on a 4-core machine: ``jobs=4``). They share the
+    one gradebook: SQLite lets one writer in at a time and the others wait (``DB_WAIT``); a
+    submission that failed only because the gradebook stayed locked is graded again, alone, at
+    the end. The returned scores are read back from the gradebook, one row per submission.
 
     Args:
         root: the course folder.
         timeout: seconds allowed for one submission (the notebook-level safety net).
+        jobs: submissions graded at once (at least 1).
+        progress: called with one line per finished submission ("[3/30] alice c02_channels:
+            11/13 graded (42 s)"); None prints nothing.
 
     Returns:
         One :class:`Score` per submission, sorted by student then chapter.
+
+    Raises:
+        ValueError: ``jobs`` < 1, or a submitted chapter has no source in ``solutions/``.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"grade(jobs=...): a whole number >= 1, got {jobs!r}")
     root = Path(root).resolve()
     sub = root / "submitted"
     pairs = sorted((s.name, c.name) for s in sub.glob("*") if s.is_dir() for c in s.iterdir() if c.is_dir())
@@ -177,7 +206,35 @@ def grade(root: str | Path = ".", timeout: float = 900) -> list[Score]:
     if unknown:
         raise ValueError(f"submitted/ holds chapters with no source in solutions/: {unknown}")
     register(sorted({c for _, c in pairs}), root)
-    return [autograde(s, c, root, timeout) for s, c in pairs]
+    say = progress or (lambda line: None)
+    results: dict[tuple[str, str], Score] = {}
+    done = 0
+
+    def one(pair: tuple[str, str]) -> tuple[tuple[str, str], Score, float]:
+        start = time.monotonic()
+        return pair, autograde(pair[0], pair[1], root, timeout), time.monotonic() - start
+
+    def report(pair: tuple[str, str], score: Score, seconds: float) -> None:
+        nonlocal done
+        done += 1
+        pts = f"{score.score:g}/{score.max_score:g} " if score.status == "graded" else ""
+        say(f"[{done}/{len(pairs)}] {pair[0]} {pair[1]}: {pts}{score.status} ({seconds:.0f} s)")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in concurrent.futures.as_completed([pool.submit(one, p) for p in pairs]):
+            pair, score, seconds = future.result()
+            results[pair] = score
+            if not _locked(score):
+                report(pair, score, seconds)
+    for pair in [p for p in pairs if _locked(results[p])]:  # again, alone
+        pair, score, seconds = one(pair)
+        results[pair] = score
+        report(pair, score, seconds)
+    return [results[p] for p in pairs]
+
+
+def _locked(score: Score) -> bool:
+    return score.status == "failed" and "database is locked" in score.detail
 
 
 def feedback(root: str | Path = ".") -> None:
@@ -209,13 +266,18 @@ def main(argv: list[str] | None = None) -> int:
     gr = sub.add_parser("grade", help="autograde submitted/ and print scores")
     gr.add_argument("--json", action="store_true", help="print JSON instead of a table")
     gr.add_argument("--timeout", type=float, default=900, help="seconds per submission")
+    gr.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     sub.add_parser("feedback", help="generate feedback/ from autograded/")
     args = parser.parse_args(argv)
     if args.cmd == "release":
         for path in release(args.ids, args.root):
             print("released", path.relative_to(Path(args.root).resolve()))
     elif args.cmd == "grade":
-        scores = grade(args.root, args.timeout)
+        start = time.monotonic()
+        scores = grade(args.root, args.timeout, args.jobs,
+                       progress=lambda line: print(line, file=sys.stderr, flush=True))
+        print(f"graded {len(scores)} submissions in {time.monotonic() - start:.0f} s with "
+              f"{args.jobs} job(s)", file=sys.stderr)
         print(json.dumps([asdict(s) for s in scores], indent=1) if args.json else _table(scores))
     else:
         feedback(args.root)
