@@ -33,6 +33,7 @@ def test_solution_earns_full_marks(graded, chapter):
     assert s.status == "graded", s.detail
     assert s.max_score >= 9, f"{chapter} should have at least three graded exercises worth points"
     assert s.score == s.max_score, f"lost points: {s.detail}"
+    assert s.flags == (), f"a solution was flagged for tampering: {s.flags}"
 
 
 @pytest.mark.notebooks
@@ -72,6 +73,9 @@ def test_hang_and_crash_cost_only_that_student(tmp_path):
         # reads the answer key (cwd is autograded/<student>/<id>): the kernel's guard refuses
         "peeks": "key = open('../../../solutions/t_safety/t.ipynb').read()\n"
                  "def answer():\n    return 42 if 'return 42' in key else 0\n",
+        # swaps a builtin the tests rely on: every assert now passes
+        "tampers": "import builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})\n"
+                   "def answer():\n    return 0\n",
     }
     for student, body in bodies.items():
         sub = nbformat.read(tmp_path / "solutions" / "t_safety" / "t.ipynb", as_version=4)
@@ -83,6 +87,11 @@ def test_hang_and_crash_cost_only_that_student(tmp_path):
     assert scores["loops"].status == "graded" and scores["loops"].score == 0
     assert scores["crashes"].score == 0 and scores["crashes"].status in ("graded", "failed")
     assert scores["peeks"].status == "graded" and scores["peeks"].score == 0, "read solutions/"
+    assert scores["good"].flags == () and scores["loops"].flags == ()
+    assert any("replaces a builtin" in f for f in scores["tampers"].flags), scores["tampers"]
+    assert any("solutions/" in f for f in scores["peeks"].flags), scores["peeks"]
+    table = grading._table(list(scores.values()))
+    assert "FLAGGED" in table and "replaces a builtin" in table
 
 
 @pytest.mark.notebooks

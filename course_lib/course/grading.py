@@ -13,9 +13,11 @@ How grading stays safe and fair:
 2. Inside a submission, nbgrader's per-cell limit (``nbgrader_config.py``) interrupts an infinite
    loop, and course_lib.testing's checkers bound their own waits, so one bad cell loses only its
    own points.
-3. Grading runs with ``COURSE_QUICK=1`` (small sizes) and ``COURSE_HEADLESS=1`` (widgets draw a
+3. Every submission's answer cells are scanned for code that changes the grading instead of
+   answering (``course_lib.course.tamper``); the score table marks it for the teacher to look at.
+4. Grading runs with ``COURSE_QUICK=1`` (small sizes) and ``COURSE_HEADLESS=1`` (widgets draw a
    still figure and never wait).
-4. Before grading, the source notebooks are recorded in the gradebook by generating the
+5. Before grading, the source notebooks are recorded in the gradebook by generating the
    assignment into a scratch folder, so a teacher's fresh clone can grade without touching
    notebooks/.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import json
 import os
 import subprocess
@@ -40,7 +43,8 @@ __all__ = ["Score", "chapters", "release", "register", "autograde", "grade", "fe
 
 @dataclass(frozen=True)
 class Score:
-    """One autograded submission: ``status`` is "graded", "timeout" or "failed"."""
+    """One autograded submission: ``status`` is "graded", "timeout" or "failed"; ``flags`` lists
+    answer-cell code that tampers with grading (empty for an honest submission)."""
 
     student: str
     chapter: str
@@ -48,6 +52,8 @@ class Score:
     max_score: float
     status: str
     detail: str = ""
+    #: Why the submission's answer cells look like they change the grading (see ``tamper``).
+    flags: tuple[str, ...] = ()
 
 
 def _env() -> dict[str, str]:
@@ -160,7 +166,15 @@ def _db_url(root: Path) -> str:
 
 
 def autograde(student: str, cid: str, root: Path, timeout: float = 900) -> Score:
-    """Autograde one submission in its own process under a wall-clock limit."""
+    """Autograde one submission in its own process under a wall-clock limit, and scan its answer
+    cells for tampering (the flags are reported, the score is left as graded)."""
+    from course_lib.course.tamper import scan_folder
+
+    flags = tuple(str(f) for f in scan_folder(root / "submitted" / student / cid))
+    return dataclasses.replace(_autograde(student, cid, root, timeout), flags=flags)
+
+
+def _autograde(student: str, cid: str, root: Path, timeout: float) -> Score:
     try:
         proc = _nbgrader(root, "autograde", cid, f"--student={student}", "--force",
                          f"--CourseDirectory.db_url={_db_url(root)}", timeout=timeout)
@@ -218,7 +232,8 @@ def grade(root: str | Path = ".", timeout: float = 900, jobs: int = 1,
         nonlocal done
         done += 1
         pts = f"{score.score:g}/{score.max_score:g} " if score.status == "graded" else ""
-        say(f"[{done}/{len(pairs)}] {pair[0]} {pair[1]}: {pts}{score.status} ({seconds:.0f} s)")
+        flagged = f", {len(score.flags)} tamper flag(s)" if score.flags else ""
+        say(f"[{done}/{len(pairs)}] {pair[0]} {pair[1]}: {pts}{score.status}{flagged} ({seconds:.0f} s)")
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         for future in concurrent.futures.as_completed([pool.submit(one, p) for p in pairs]):
@@ -251,7 +266,9 @@ def _table(scores: list[Score]) -> str:
     rows = [f"{'student':<16} {'chapter':<16} {'score':>11}  status"]
     for s in scores:
         pts = f"{s.score:g} / {s.max_score:g}" if s.status == "graded" else "-"
-        rows.append(f"{s.student:<16} {s.chapter:<16} {pts:>11}  {s.status}")
+        rows.append(f"{s.student:<16} {s.chapter:<16} {pts:>11}  {s.status}"
+                    + ("  FLAGGED for a look" if s.flags else ""))
+        rows.extend(f"{'':<34}flag: {flag}" for flag in s.flags)
         if s.detail:
             rows.extend(f"{'':<34}{line}" for line in s.detail.split("; " if s.status == "graded" else "\n"))
     return "\n".join(rows)

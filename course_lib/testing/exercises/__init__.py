@@ -17,3 +17,32 @@
 A hidden test cell imports from its chapter's module only: ``from
 course_lib.testing.exercises.c02_channels import check_pipeline``.
 """
+from __future__ import annotations
+
+import sys
+import types
+
+__all__ = ["seal"]
+
+
+class _Sealed(types.ModuleType):
+    """A chapter's checker module whose graders (the names in its ``GRADERS``) cannot be
+    reassigned or deleted: ``m.check_amdahl = lambda f: None`` in an answer cell raises instead
+    of turning the hidden test into a no-op. (Writing ``m.__dict__`` directly still works; the
+    tamper scan of a graded class flags it.)"""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in self.__dict__.get("GRADERS", ()):
+            raise AttributeError(f"{self.__name__}.{name} grades an exercise: it cannot be "
+                                 "replaced from a notebook")
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in self.__dict__.get("GRADERS", ()):
+            raise AttributeError(f"{self.__name__}.{name} grades an exercise: it cannot be deleted")
+        super().__delattr__(name)
+
+
+def seal(module_name: str) -> None:
+    """Protect the graders of the module ``module_name`` (call it at the end of that module)."""
+    sys.modules[module_name].__class__ = _Sealed

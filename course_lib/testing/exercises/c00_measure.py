@@ -12,6 +12,7 @@ from course_lib.measure import bench
 from course_lib.measure.amdahl import amdahl_speedup, fit_serial_fraction, gustafson_speedup
 from course_lib.testing import call_with_timeout, check_close, check_raises
 from course_lib.testing.delegation import answers, learner_scopes, replaced
+from course_lib.testing.exercises import seal
 
 __all__ = ["check_amdahl", "check_serial_fraction", "TrapWork", "check_robust_time", "spin_chunks",
            "check_parallel_spin"]
@@ -175,3 +176,8 @@ def check_parallel_spin(parallel_spin, total: int = 40_000_000, patience: float 
     one = time.perf_counter() - one
     print(f"the 2 chunks ran at the same time: {wall:.3f} s for work that takes {one:.3f} s on one thread "
           f"({one / wall:.2f}x).")
+
+
+#: The names the chapter's hidden tests import: sealed against reassignment from a notebook.
+GRADERS = ("check_amdahl", "check_serial_fraction", "check_robust_time", "check_parallel_spin",)
+seal(__name__)

@@ -27,6 +27,7 @@ from course_lib.par.demos import random_tree, tree_sum_sequential
 from course_lib.par.kernels import sum_prange
 from course_lib.testing import call_with_timeout, check_close, check_raises
 from course_lib.testing.delegation import answers
+from course_lib.testing.exercises import seal
 
 __all__ = ["check_parallel_structure", "parallel_gain", "check_work_is_split",
            "check_prange_reduction", "check_histogram_fixed", "check_tree_sum",
@@ -427,3 +428,8 @@ def check_pick_chunk_size(pick_chunk_size, measured: dict | None = None) -> None
                                  f"{want}: the smallest chunk size whose time is at most "
                                  f"(1 + tolerance) x the fastest time")
     check_raises(ValueError, pick_chunk_size, {}, 0.1, why="There is nothing to pick from an empty dict.")
+
+
+#: The names the chapter's hidden tests import: sealed against reassignment from a notebook.
+GRADERS = ("check_prange_reduction", "check_histogram_fixed", "check_tree_sum", "check_pick_chunk_size",)
+seal(__name__)

@@ -34,6 +34,7 @@ from course_lib.testing import call_with_timeout
 from course_lib.testing.batteries import channel as battery
 from course_lib.testing.batteries.channel import EXERCISE_CHECKS
 from course_lib.testing.delegation import answers
+from course_lib.testing.exercises import seal
 
 __all__ = ["check_channel", "EXERCISE_CHECKS", "check_pipeline", "check_fan_in",
            "check_backpressure_prediction", "expected_backpressure"]
@@ -240,3 +241,8 @@ def check_backpressure_prediction(costs: Iterable[float], bottleneck: int, full_
     if abs(rate - r) > 0.15 * r:
         raise AssertionError(f"a pipeline runs at the speed of its slowest stage: "
                              f"1 / {max(costs)} s = {r:.0f} items/s, not {rate:.0f}")
+
+
+#: The names the chapter's hidden tests import: sealed against reassignment from a notebook.
+GRADERS = ("check_channel", "check_pipeline", "check_fan_in", "check_backpressure_prediction",)
+seal(__name__)

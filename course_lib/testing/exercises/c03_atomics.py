@@ -35,6 +35,7 @@ from course_lib.atomics.litmus import TESTS, allowed
 from course_lib.measure.machine import usable_cores
 from course_lib.testing import call_with_timeout
 from course_lib.testing.delegation import answers
+from course_lib.testing.exercises import seal
 
 __all__ = ["check_parallel_histogram", "check_fetch_max", "check_one_shot", "check_prediction", "outcomes",
            "REASONS"]
@@ -450,3 +451,8 @@ def check_prediction(test: str, model: str, answer: Any) -> None:
         lines.append(f"{o} is not possible under {model}: {why}")
     if lines:
         raise AssertionError(f"{test} under {model}:\n  " + "\n  ".join(lines))
+
+
+#: The names the chapter's hidden tests import: sealed against reassignment from a notebook.
+GRADERS = ("check_parallel_histogram", "check_prediction", "check_one_shot", "check_fetch_max", "outcomes",)
+seal(__name__)

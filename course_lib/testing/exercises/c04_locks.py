@@ -29,6 +29,7 @@ from course_lib.testing import join_all
 from course_lib.testing.batteries.lock import check_mutual_exclusion, check_numba_lock
 from course_lib.testing.batteries.queue import STRIDE, check_numba_queue, check_queue
 from course_lib.testing.delegation import answers
+from course_lib.testing.exercises import seal
 
 __all__ = ["check_ttas", "check_mutual_exclusion", "check_numba_lock", "check_queue", "check_numba_queue",
            "check_treiber", "check_padded_stats", "check_choices", "STRIDE"]
@@ -305,3 +306,8 @@ def check_choices(answers: dict, expected: dict, why: dict, allowed: tuple) -> N
             problems.append(f"{key}: not {got!r}. {why[key]}")
     if problems:
         raise AssertionError("\n".join(problems))
+
+
+#: The names the chapter's hidden tests import: sealed against reassignment from a notebook.
+GRADERS = ("check_ttas", "check_numba_lock", "check_padded_stats", "check_treiber", "check_choices",)
+seal(__name__)
