@@ -23,8 +23,10 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 LOAD_CORES ?= 1
 JOBS ?= 1
+SLIDES_ARGS ?=
+CHAPTER ?=
 
-.PHONY: help setup lab test test-load release grade feedback bench student-kit clean
+.PHONY: help setup lab test test-load release grade feedback bench student-kit slides prewarm clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
@@ -60,6 +62,13 @@ grade: setup  ## autograde everything under submitted/, JOBS at a time (default 
 student-kit: setup  ## write dist/hpc-python-student.tar.gz: the course without solutions/ or tests/
 	$(PYTHON) -m course_lib.course.kit --out dist
 
+slides: setup  ## reveal.js HTML of every chapter into slides/ (SLIDES_ARGS="--execute" to run them first)
+	$(PYTHON) -m course_lib.course.slides build --out slides $(SLIDES_ARGS)
+
+prewarm: setup  ## before a talk: run CHAPTER=<id> once, headless, so its demos start warm
+	@test -n "$(CHAPTER)" || { echo "say which chapter: make prewarm CHAPTER=c02_channels"; exit 2; }
+	$(PYTHON) -m course_lib.course.slides prewarm $(CHAPTER)
+
 bench: setup  ## run benchmarks/ and print the figures
 	$(PYTHON) -m benchmarks
 
@@ -67,6 +76,6 @@ feedback: setup  ## write HTML feedback for autograded work into feedback/
 	$(PYTHON) -m course_lib.course.grading feedback
 
 clean:  ## remove build products, caches and nbgrader's working state (keeps .venv)
-	rm -rf build dist *.egg-info .pytest_cache .hypothesis autograded feedback gradebook.db .stamp-install-*
+	rm -rf build dist slides *.egg-info .pytest_cache .hypothesis autograded feedback gradebook.db .stamp-install-*
 	find . -path ./.venv -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print -exec rm -rf {} +
 	find course_lib -name '*.so' -delete

@@ -92,8 +92,9 @@ def test_nbgrader_and_widget_extensions_are_enabled(lab):
                                   page, re.S).group(1))
     federated = {e["name"] for e in config.get("federated_extensions", [])}
     disabled = set(config.get("disabledExtensions", []))
-    for ext in ("@jupyter/nbgrader", "@jupyter-widgets/jupyterlab-manager"):
+    for ext in ("@jupyter/nbgrader", "@jupyter-widgets/jupyterlab-manager", "jupyterlab-rise"):
         assert ext in federated, f"{ext} is not installed in JupyterLab"
         assert not any(d == ext or d.startswith(ext + ":") for d in disabled), f"{ext} is disabled"
+    assert config.get("news", {}).get("disabled") is True, "JupyterLab's news pop-up is on"
     # nbgrader's server side answers too (the Validate button and the course list talk to it)
     assert "nbgrader" in _get(f"{lab}/formgrader").lower()

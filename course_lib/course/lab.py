@@ -26,7 +26,11 @@ def lab_command(root: str | Path, extra: list[str] | None = None) -> list[str]:
         An argv list starting with this interpreter.
     """
     args = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={Path(root).resolve()}",
-            "--LabApp.default_url=/lab/tree/notebooks"]
+            "--LabApp.default_url=/lab/tree/notebooks",
+            # No "news" pop-up and no update check: a learner's or a speaker's screen stays on
+            # the course (and nothing is fetched from the web)
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--allow-root")  # containers and CI run as root; JupyterLab refuses without this
     return args + list(extra or [])
