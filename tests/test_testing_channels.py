@@ -32,6 +32,7 @@ class CondSender:
     lose_every = 0  # broken variants override these class attributes
     ignore_cap = False
     notify = True
+    wake_one = False  # notify() one waiter instead of notify_all()
 
     def __init__(self, state):
         self.s = state
@@ -49,7 +50,7 @@ class CondSender:
                     if not (self.lose_every and self.count % self.lose_every == 0):
                         s.items.append(value)
                     if self.notify:
-                        s.cond.notify_all()
+                        (s.cond.notify if self.wake_one else s.cond.notify_all)()
                     return
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
@@ -65,6 +66,7 @@ class CondSender:
 class CondReceiver:
     lifo = False
     keep = False  # never removes: duplicates
+    wake_one = False
     hang = False  # waits without timeout and ignores disconnection
 
     def __init__(self, state):
@@ -87,7 +89,7 @@ class CondReceiver:
             if self.keep:
                 return s.items[0]
             value = s.items.pop() if self.lifo else s.items.popleft()
-            s.cond.notify_all()
+            (s.cond.notify if self.wake_one else s.cond.notify_all)()
             return value
 
     def close(self):
@@ -472,3 +474,17 @@ def test_battery_catches_a_notify_that_wakes_the_wrong_waiter(fast_limits):
 
 def test_a_two_condition_channel_with_the_right_notify_passes():
     battery.check_channel(_two_condition_factory(TwoConditionSender))
+
+
+def test_battery_catches_notify_one_on_a_shared_condition(fast_limits):
+    """Senders and receivers wait on one condition, and each side wakes a single waiter: the
+    one woken may be of the wrong kind, and a receiver then sleeps until its own timeout."""
+    class NotifyOneSender(CondSender):
+        wake_one = True
+
+    class NotifyOneReceiver(CondReceiver):
+        wake_one = True
+
+    for run in range(2):
+        failed = _failures(factory(NotifyOneSender, NotifyOneReceiver), [battery.wakeups])
+        assert "wakeups" in failed, f"run {run + 1}: notify() to one waiter of either kind passed"

@@ -38,7 +38,7 @@ from course_lib import config
 from course_lib.channel import Disconnected
 from course_lib.testing import CheckTimeout, call_with_timeout, join_all
 
-__all__ = ["smoke", "capacity", "spsc", "mpmc", "disconnection", "timeouts", "linearizable",
+__all__ = ["smoke", "capacity", "spsc", "mpmc", "wakeups", "disconnection", "timeouts", "linearizable",
            "fairness", "stress", "CHECKS", "EXERCISE_CHECKS", "run_battery", "check_channel", "STRIDE"]
 
 Make = Callable[[int], tuple]
@@ -243,7 +243,7 @@ def _verify(per_consumer: list, producers: int, per: int, what: str) -> None:
 
 
 def _many(make: Make, producers: int, consumers: int, per: int, cap: int, what: str,
-          jitter: bool) -> None:
+          jitter: bool, pause: bool = False) -> None:
     tx, rx = make(cap)
     per_consumer: list = [[] for _ in range(consumers)]
 
@@ -262,6 +262,8 @@ def _many(make: Make, producers: int, consumers: int, per: int, cap: int, what: 
         def run() -> None:
             for s in range(per):
                 send(p * STRIDE + s)
+                if pause:
+                    time.sleep(0)  # let the receivers block again before the next message
         return run
 
     def consumer(c: int) -> Callable[[], None]:
@@ -301,6 +303,20 @@ def mpmc(make: Make, producers: int = 4, consumers: int = 4, per: Optional[int] 
     """
     per = 500 * _stress() if per is None else per
     _many(make, producers, consumers, per, cap, f"mpmc {producers}p/{consumers}c", jitter=False)
+
+
+def wakeups(make: Make, consumers: int = 6, per: Optional[int] = None, cap: int = 1) -> None:
+    """One sender, many blocked receivers: each message wakes them all, and exactly one may
+    take it. A receive that checks for a message in one critical section and takes it in the
+    next lets two receivers claim one message; with the GIL switching every microsecond
+    (``run_battery``) that happens within a few hundred messages.
+
+    Example:
+        >>> from course_lib.channel import bounded
+        >>> wakeups(bounded, per=50)
+    """
+    per = 300 * _stress() if per is None else per
+    _many(make, 1, consumers, per, cap, f"wakeups 1p/{consumers}c", jitter=False, pause=True)
 
 
 def stress(make: Make, producers: int = 3, consumers: int = 3, per: Optional[int] = None,
@@ -518,7 +534,8 @@ def _drained(rx: Any) -> bool:
         return True
 
 
-CHECKS = (smoke, capacity, spsc, mpmc, disconnection, timeouts, linearizable, fairness, stress)
+CHECKS = (smoke, capacity, spsc, mpmc, wakeups, disconnection, timeouts, linearizable, fairness,
+          stress)
 #: What a learner's channel is graded on (``check_channel``'s default): everything but fairness.
 #: A channel built on ``threading.Condition`` is correct without being fair: ``notify`` wakes a
 #: waiter, but the thread that is running may take the lock again first, and how often that
