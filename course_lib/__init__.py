@@ -34,10 +34,13 @@ The index, chapter by chapter
     Checkers: ``testing.exercises.c04_locks`` (on top of ``testing.batteries.lock`` and
     ``testing.batteries.queue``).
 
-Shared by every chapter: ``config`` (every ``COURSE_*`` setting), ``testing`` (the harness that
-bounds a learner's call: ``call_with_timeout``, ``join_all``), ``course`` (``course.grading``:
-release, parallel-safe autograding and feedback; ``course.lab``: the JupyterLab launcher), and
-``_c`` (the C sources and the one table that builds them).
+Shared by every chapter: ``config`` (every ``COURSE_*`` setting); ``testing`` (the harness that
+bounds a learner's call: ``call_with_timeout``, ``join_all``; ``testing.delegation``: an answer
+must be the learner's own, and graded kernels cannot read solutions/; ``testing.load``: a busy
+machine on demand); ``course`` (``course.grading``: release, parallel autograding and feedback;
+``course.tamper``: tamper flags; ``course.kit``: the student kit; ``course.slides``: slides and
+warm-up for talks; ``course.lab``: the JupyterLab launcher); and ``_c`` (the C sources and the
+one table that builds them).
 
 Short names
 ===========
