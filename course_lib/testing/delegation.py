@@ -100,7 +100,7 @@ def references(fn: Any, depth: int = 4) -> list[Any]:
                     top = sys.modules.get(ins.argval.split(".")[0], _MISSING)
                     current = module if ins.arg is not None and _fromlist(c, ins) else top
                 elif ins.opname == "IMPORT_FROM" and module is not _MISSING:
-                    current = getattr(module, ins.argval, _MISSING)
+                    current = _attribute(module, ins.argval)
                     if current is _MISSING:
                         current = sys.modules.get(f"{module.__name__}.{ins.argval}", _MISSING)
                 elif ins.opname in ("STORE_FAST", "STORE_NAME", "STORE_DEREF"):
@@ -120,7 +120,7 @@ def references(fn: Any, depth: int = 4) -> list[Any]:
                     else:
                         current = scope.get(name, builtins.get(name, _MISSING))
                 elif ins.opname in _ATTRS and current is not _MISSING:
-                    current = getattr(current, ins.argval, _MISSING)
+                    current = _attribute(current, ins.argval)
                 else:
                     current = _MISSING
                     continue
@@ -138,6 +138,14 @@ def references(fn: Any, depth: int = 4) -> list[Any]:
 
 
 _MISSING = object()
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    """``getattr`` that never raises: a learner's object may compute an attribute and fail."""
+    try:
+        return getattr(obj, name, _MISSING)
+    except Exception:
+        return _MISSING
 
 
 def _fromlist(code: types.CodeType, ins: dis.Instruction) -> bool:
