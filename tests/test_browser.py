@@ -106,15 +106,40 @@ def _menu(page, menu: str, item: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
 
 
+_STARTED = """() => {
+    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    return [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+        .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent));
+}"""
+
+
+def _run_all(page, tmp_path: Path) -> None:
+    """Run -> Run All Cells, until the notebook really starts (on a busy machine the first
+    click can land while JupyterLab is still wiring the notebook up, and then does nothing)."""
+    for attempt in range(4):
+        for _ in page.locator(".jp-Dialog").all():  # e.g. a kernel or a news prompt
+            page.keyboard.press("Escape")
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").first.click()
+        _menu(page, "Run", "Run All Cells")
+        try:
+            page.wait_for_function(_STARTED, timeout=30_000)
+            return
+        except Exception:  # playwright's TimeoutError: try the menu again
+            continue
+    shot = tmp_path / "run-all-did-not-start.png"
+    page.screenshot(path=str(shot))
+    pytest.fail(f"Run All Cells never started the notebook (screenshot: {shot})")
+
+
 def _uses_widgets(chapter: str) -> bool:
     nb = nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
     return any("explorer(" in c.source for c in nb.cells if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_solution_runs_in_the_browser_without_errors(page, lab, chapter):
+def test_solution_runs_in_the_browser_without_errors(page, lab, chapter, tmp_path):
     _open(page, lab, f"solutions/{chapter}/{chapter}.ipynb")
-    _menu(page, "Run", "Run All Cells")
+    _run_all(page, tmp_path)
     page.wait_for_function(
         """() => {
             const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
