@@ -163,15 +163,19 @@ def check_fan_in(fan_in: Callable) -> None:
         >>> from course_lib.channel import merge
         >>> check_fan_in(lambda rs: list(merge(rs)))
     """
-    chans = [bounded(100) for _ in range(3)]
-    for k, (tx, _) in enumerate(chans):
-        for i in range(20):
+    # Uneven counts: the 5-message channel runs dry long before the others, so a fan-in that
+    # stops at the first disconnection loses messages in every run, not only in unlucky ones.
+    counts = (5, 20, 40)
+    chans = [bounded(100) for _ in counts]
+    for k, ((tx, _), n) in enumerate(zip(chans, counts)):
+        for i in range(n):
             tx.send((k, i))
         tx.close()
     got = list(_call_bounded("fan_in of 3 closed channels", fan_in, [rx for _, rx in chans]))
-    if sorted(got) != [(k, i) for k in range(3) for i in range(20)]:
-        raise AssertionError(f"expected the 60 messages of 3 channels once each, got {len(got)}: keep receiving until "
-                             f"every receiver is disconnected (select raises Disconnected with e.receiver: drop it)")
+    if sorted(got) != [(k, i) for k, n in enumerate(counts) for i in range(n)]:
+        raise AssertionError(f"expected the {sum(counts)} messages of 3 channels ({counts}) once each, "
+                             f"got {len(got)}: keep receiving until every receiver is disconnected "
+                             f"(select raises Disconnected with e.receiver: drop that one, go on)")
     for k in range(3):
         seq = [i for q, i in got if q == k]
         if seq != sorted(seq):
@@ -199,7 +203,8 @@ def check_fan_in(fan_in: Callable) -> None:
     threading.Thread(target=slow_source, daemon=True).start()
     got = list(_call_bounded("fan_in of a slow and a fast source", fan_in, [slow_rx, fast_rx]))
     if sorted(got) != sorted([("slow", i) for i in range(5)] + [("fast", i) for i in range(5)]):
-        raise AssertionError(f"from a slow and a fast source (5 messages each) expected all 10 once each, got {got}")
+        raise AssertionError(f"from a slow and a fast source (5 messages each) expected all 10 once each, "
+                             f"got {got}: keep receiving until every receiver is disconnected")
     if got.index(("fast", 4)) > got.index(("slow", 1)):
         raise AssertionError(f"the fast source's 5 messages were all ready from the start, yet your fan_in returned "
                              f"{got}: it waited on the slow receiver while the fast one had messages ready (draining "
