@@ -59,3 +59,10 @@ def test_a_kit_that_would_leak_is_refused(tmp_path):
     with pytest.raises(RuntimeError, match="would leak answers"):
         kit.build(course, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_grading_commands_say_why_they_cannot_run_in_a_kit(tmp_path, capsys):
+    from course_lib.course import grading
+
+    assert grading.main(["--root", str(tmp_path), "release"]) == 2
+    assert "no solutions/ folder" in capsys.readouterr().err

@@ -286,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     gr.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     sub.add_parser("feedback", help="generate feedback/ from autograded/")
     args = parser.parse_args(argv)
+    if not (Path(args.root) / "solutions").is_dir():
+        print(f"{Path(args.root).resolve()} has no solutions/ folder: releasing and grading need the "
+              "teacher's repository (the student kit has none)", file=sys.stderr)
+        return 2
     if args.cmd == "release":
         for path in release(args.ids, args.root):
             print("released", path.relative_to(Path(args.root).resolve()))
