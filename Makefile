@@ -23,10 +23,11 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 LOAD_CORES ?= 1
 JOBS ?= 1
+SOAK ?= 20
 SLIDES_ARGS ?=
 CHAPTER ?=
 
-.PHONY: help setup lab test test-load release grade feedback bench student-kit slides prewarm clean
+.PHONY: help setup lab test test-load soak release grade feedback bench student-kit slides prewarm clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
@@ -52,6 +53,10 @@ test: setup  ## run the whole test suite (PYTEST_ARGS="-k machine" to pick)
 
 test-load: setup  ## the test suite while another process keeps LOAD_CORES (default 1) cores busy
 	$(PYTHON) -m course_lib.testing.load --cores $(LOAD_CORES) -- $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+soak: setup  ## grade every contract answer (tests/contract.py) SOAK times (default 20), with LOAD_CORES busy
+	COURSE_SOAK=$(SOAK) $(PYTHON) -m course_lib.testing.load --cores $(LOAD_CORES) -- \
+	  $(PYTHON) -m pytest -m answer -q -p no:cacheprovider $(PYTEST_ARGS)
 
 release: setup  ## regenerate notebooks/ (student versions) from solutions/
 	$(PYTHON) -m course_lib.course.grading release $(CHAPTERS)

@@ -18,6 +18,7 @@ from course_lib.measure.work import spin
 from course_lib.testing.delegation import Delegated, check_own_work, install_guard, named
 from course_lib.testing.exercises import (c00_measure, c01_par_iter, c02_channels, c03_atomics,
                                           c04_locks)
+from contract import case, right, wrong
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -54,13 +55,19 @@ def amdahl_own_other_form(serial, cores):
     return cores / (serial * cores + parallel)
 
 
-@pytest.mark.parametrize("answer", [amdahl_delegated, amdahl_alias])
+@pytest.mark.parametrize("answer", [
+    case(amdahl_delegated, mark=wrong("c00_measure:test_amdahl", "delegation")),
+    case(amdahl_alias, mark=wrong("c00_measure:test_amdahl", "aliased ready-made function")),
+])
 def test_amdahl_rejects_calling_course_libs_version(answer):
     with pytest.raises(Delegated, match="write it yourself"):
         c00_measure.check_amdahl(answer)
 
 
-@pytest.mark.parametrize("answer", [amdahl_own, amdahl_own_other_form])
+@pytest.mark.parametrize("answer", [
+    case(amdahl_own, mark=right("c00_measure:test_amdahl")),
+    case(amdahl_own_other_form, mark=right("c00_measure:test_amdahl", "n / (s n + 1 - s)")),
+])
 def test_amdahl_accepts_own_answers(answer):
     c00_measure.check_amdahl(answer)
 
@@ -86,11 +93,13 @@ def fetch_max_cas_strong(cells, i, value):
     return seen
 
 
+@wrong("c03_atomics:test_fetch_max", "delegation")
 def test_fetch_max_rejects_the_ready_made_one_even_inside_numba():
     with pytest.raises(Delegated, match="fetch_max"):
         c03_atomics.check_fetch_max(fetch_max_delegated)
 
 
+@right("c03_atomics:test_fetch_max", "strong orderings")
 def test_fetch_max_accepts_a_cas_loop_with_stronger_orderings():
     c03_atomics.check_fetch_max(fetch_max_cas_strong)
 
@@ -116,8 +125,10 @@ def make_channel_on_queue(cap):
     return End(), End()
 
 
-@pytest.mark.parametrize("answer, culprit", [(make_channel_delegated, "bounded"),
-                                             (make_channel_on_queue, "Queue")])
+@pytest.mark.parametrize("answer, culprit", [
+    case(make_channel_delegated, "bounded", mark=wrong("c02_channels:test_cond_channel", "delegation")),
+    case(make_channel_on_queue, "Queue", mark=wrong("c02_channels:test_cond_channel", "ready-made queue")),
+])
 def test_channel_exercise_rejects_a_ready_made_channel(answer, culprit):
     with pytest.raises(Delegated, match=culprit):
         c02_channels.check_channel(answer)
@@ -127,6 +138,7 @@ def pipeline3_delegated(items, f, g, h, cap=2):
     return channel.pipeline(items, [f, g, h], cap)
 
 
+@wrong("c02_channels:test_pipeline3", "delegation")
 def test_pipeline_rejects_calling_course_libs_pipeline():
     with pytest.raises(Delegated, match="pipeline"):
         c02_channels.check_pipeline(pipeline3_delegated)
@@ -136,6 +148,7 @@ def fan_in_delegated(receivers):
     return list(channel.merge(receivers))
 
 
+@wrong("c02_channels:test_fan_in", "delegation")
 def test_fan_in_rejects_calling_course_libs_merge():
     with pytest.raises(Delegated, match="merge"):
         c02_channels.check_fan_in(fan_in_delegated)
@@ -196,19 +209,39 @@ def ttas_delegated_acquire(words, i):
     locks.ttas_acquire(words, i)
 
 
+@njit(nogil=True)
+def acquire_check_then_set(words, i):  # waits until it sees 0, then writes 1: two can see 0
+    while load(words, i, Ordering.Acquire) != 0:
+        spin_loop()
+    store(words, i, 1, Ordering.Relaxed)
+
+
+@njit(nogil=True)
+def acquire_nothing(words, i):
+    pass
+
+
+TTAS = "c04_locks:test_ttas"
+
+
 @pytest.mark.parametrize("acquire, release, match", [
-    (ttas_relaxed_acquire, ttas_release, "Relaxed swap"),
-    (ttas_acquire, ttas_relaxed_release, "Relaxed store"),
-    (tas_acquire_no_test, ttas_release, "atomic load"),
-    (ttas_delegated_acquire, ttas_release, "write it yourself"),
+    case(ttas_relaxed_acquire, ttas_release, "Relaxed swap", mark=wrong(TTAS, "ordering: acquire")),
+    case(ttas_acquire, ttas_relaxed_release, "Relaxed store", mark=wrong(TTAS, "ordering: release")),
+    case(tas_acquire_no_test, ttas_release, "atomic load", mark=wrong(TTAS, "no test before the swap")),
+    case(ttas_delegated_acquire, ttas_release, "write it yourself", mark=wrong(TTAS, "delegation")),
+    case(acquire_check_then_set, ttas_release, "did not exclude|swap or compare_exchange",
+         mark=wrong(TTAS, "race: check, then set")),
+    case(acquire_nothing, ttas_release, "did not exclude|atomic load", mark=wrong(TTAS, "no exclusion")),
 ])
 def test_ttas_rejects(acquire, release, match):
     with pytest.raises(AssertionError, match=match):
         c04_locks.check_ttas(acquire, release, threads=2, n=5_000)
 
 
-@pytest.mark.parametrize("acquire, release", [(ttas_acquire, ttas_release),
-                                              (ttas_cas_acquire, ttas_seqcst_release)])
+@pytest.mark.parametrize("acquire, release", [
+    case(ttas_acquire, ttas_release, mark=right(TTAS, "swap")),
+    case(ttas_cas_acquire, ttas_seqcst_release, mark=right(TTAS, "compare_exchange, SeqCst")),
+])
 def test_ttas_accepts(acquire, release):
     c04_locks.check_ttas(acquire, release, threads=2, n=5_000)
 
@@ -223,25 +256,29 @@ def parallel_spin_with_imported_spin(threads, total, seed):
         return [f.result() for f in futures]
 
 
+@right("c00_measure:test_parallel_spin", "spin imported by name")
 def test_parallel_spin_accepts_spin_imported_by_name():
     assert spin is work.spin
     c00_measure.check_parallel_spin(parallel_spin_with_imported_spin, total=2_000_000)
 
 
+PREDICT = "c03_atomics:test_predict"
+
+
 @pytest.mark.parametrize("answer", [
-    [[0, 0], [0, 1], [1, 0], [1, 1]],
-    ((0, 0), (0, 1), (1, 0), (1, 1)),
-    frozenset({(0, 0), (0, 1), (1, 0), (1, 1)}),
-    [np.array([0, 0]), np.array([0, 1]), np.array([1, 0]), np.array([1, 1])],
+    case([[0, 0], [0, 1], [1, 0], [1, 1]], mark=right(PREDICT, "list of lists")),
+    case(((0, 0), (0, 1), (1, 0), (1, 1)), mark=right(PREDICT, "tuple of tuples")),
+    case(frozenset({(0, 0), (0, 1), (1, 0), (1, 1)}), mark=right(PREDICT, "frozenset")),
+    case([np.array([0, 0]), np.array([0, 1]), np.array([1, 0]), np.array([1, 1])], mark=right(PREDICT, "arrays")),
 ])
 def test_prediction_accepts_any_collection_of_ordered_outcomes(answer):
     c03_atomics.check_prediction("SB", "TSO", answer)
 
 
 @pytest.mark.parametrize("answer, match", [
-    ({frozenset({0, 1}), frozenset({0})}, "a set cannot say"),
-    ("{(0, 1)}", "set of tuples"),
-    ([(0, 1, 1)], "2 values"),
+    case({frozenset({0, 1}), frozenset({0})}, "a set cannot say", mark=wrong(PREDICT, "unordered outcomes")),
+    case("{(0, 1)}", "set of tuples", mark=wrong(PREDICT, "a string")),
+    case([(0, 1, 1)], "2 values", mark=wrong(PREDICT, "wrong width")),
 ])
 def test_prediction_says_exactly_what_is_required(answer, match):
     with pytest.raises(AssertionError, match=match):
@@ -256,6 +293,7 @@ def sum_sq_into_zeros(x, mu):  # np.zeros fused with the prange by numba: correc
     return out.sum()
 
 
+@right("c01_par_iter:test_sum_of_squares", "zeros fused with the prange")
 def test_prange_reduction_accepts_zeros_fused_with_the_loop():
     c01_par_iter.check_prange_reduction(sum_sq_into_zeros, large=200_000)
 
@@ -303,21 +341,6 @@ def test_the_guard_stays_off_in_the_source_folder(tmp_path):
 
 
 # ---------------------------------------------------------------------------- c00 timer, c01 tree
-def robust_time_constant(fn, repeats):  # calls the function, then returns a typical-looking constant
-    for _ in range(repeats + 1):
-        fn()
-    return 2e-4
-
-
-def robust_time_mean_no_warmup(fn, repeats):  # times the slow first call (the "compile") too
-    import time
-
-    start = time.perf_counter()
-    for _ in range(repeats + 1):
-        fn()
-    return (time.perf_counter() - start) / (repeats + 1)
-
-
 def robust_time_median(fn, repeats):
     import statistics
     import time
@@ -344,13 +367,10 @@ def robust_time_trimmed_min(fn, repeats):  # correct, written differently: the b
     return best * 1e-9
 
 
-@pytest.mark.parametrize("answer", [robust_time_constant, robust_time_mean_no_warmup])
-def test_robust_time_rejects(answer):
-    with pytest.raises(AssertionError, match="robust_time returned"):
-        c00_measure.check_robust_time(answer)
-
-
-@pytest.mark.parametrize("answer", [robust_time_median, robust_time_trimmed_min])
+@pytest.mark.parametrize("answer", [
+    case(robust_time_median, mark=right("c00_measure:test_robust_time", "statistics.median")),
+    case(robust_time_trimmed_min, mark=right("c00_measure:test_robust_time", "best of warm runs")),
+])
 def test_robust_time_accepts(answer):
     c00_measure.check_robust_time(answer)
 
@@ -398,13 +418,22 @@ def tree_sum_with_cutoff(node, depth=0):  # correct, written differently: sequen
     return node.value + left + right
 
 
-@pytest.mark.parametrize("answer", [tree_sum_dummy_joins, tree_sum_root_split])
+TREE = "c01_par_iter:test_tree_sum"
+
+
+@pytest.mark.parametrize("answer", [
+    case(tree_sum_dummy_joins, mark=wrong(TREE, "dummy joins")),
+    case(tree_sum_root_split, mark=wrong(TREE, "one join at the root")),
+])
 def test_tree_sum_rejects_joins_that_do_not_carry_the_work(answer):
     with pytest.raises(AssertionError, match="nested at most"):
         c01_par_iter.check_tree_sum(answer)
 
 
-@pytest.mark.parametrize("answer", [tree_sum_recursive, tree_sum_with_cutoff])
+@pytest.mark.parametrize("answer", [
+    case(tree_sum_recursive, mark=right(TREE, "recursive join")),
+    case(tree_sum_with_cutoff, mark=right(TREE, "join with a sequential cutoff")),
+])
 def test_tree_sum_accepts(answer):
     c01_par_iter.check_tree_sum(answer)
 
@@ -471,6 +500,7 @@ def pop_strong_seqcst(st):
             return k
 
 
+@wrong("c04_locks:test_treiber", "no retry")
 def test_treiber_rejects_a_push_without_retry_every_time():
     from course_lib.measure.machine import usable_cores
 
@@ -481,7 +511,10 @@ def test_treiber_rejects_a_push_without_retry_every_time():
             c04_locks.check_treiber(push_no_retry, pop_retry, threads=2, rounds=20_000)
 
 
-@pytest.mark.parametrize("push, pop", [(push_retry, pop_retry), (push_strong_seqcst, pop_strong_seqcst)])
+@pytest.mark.parametrize("push, pop", [
+    case(push_retry, pop_retry, mark=right("c04_locks:test_treiber", "weak CAS loop")),
+    case(push_strong_seqcst, pop_strong_seqcst, mark=right("c04_locks:test_treiber", "strong CAS, SeqCst")),
+])
 def test_treiber_accepts(push, pop):
     c04_locks.check_treiber(push, pop, threads=2, rounds=20_000)
     c04_locks.check_treiber(push, pop, threads=3, nodes=9, rounds=10_000)

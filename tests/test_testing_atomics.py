@@ -18,6 +18,12 @@ from course_lib.atomics.litmus import allowed
 from course_lib.measure.machine import usable_cores
 from course_lib.testing.exercises.c03_atomics import (check_fetch_max, check_one_shot,
                                                       check_parallel_histogram, check_prediction)
+from contract import case, right, wrong
+
+HIST = "c03_atomics:test_histogram"
+FETCH_MAX = "c03_atomics:test_fetch_max"
+ONE_SHOT = "c03_atomics:test_one_shot"
+PREDICT = "c03_atomics:test_predict"
 
 
 # ----------------------------------------------------------------------------- histogram
@@ -61,21 +67,34 @@ def hist_bincount_then_fetch_add(data, bins):
         fetch_add(bins, b, counts[b], Ordering.Relaxed)
 
 
-def test_histogram_accepts_atomic():
-    check_parallel_histogram(hist_atomic)
+@njit(parallel=True)
+def hist_atomic_chunks(data, bins):  # correct, written differently: chunks, AcqRel, a while loop
+    chunks = 16
+    for c in prange(chunks):
+        i, end = c * data.size // chunks, (c + 1) * data.size // chunks
+        while i < end:
+            fetch_add(bins, data[i], 1, Ordering.AcqRel)
+            i += 1
+
+
+@pytest.mark.parametrize("answer", [case(hist_atomic, mark=right(HIST, "fetch_add in a prange")),
+                                    case(hist_atomic_chunks, mark=right(HIST, "chunks, AcqRel"))])
+def test_histogram_accepts_atomic(answer):
+    check_parallel_histogram(answer)
 
 
 @pytest.mark.parametrize("wrong,message", [
-    (hist_serial_not_parallel, "parallel=True"),
-    (hist_serial_in_parallel_jit, "no parallel loop"),
-    (hist_folded, "bincount"),
-    (hist_bincount_then_fetch_add, "bincount"),
+    case(hist_serial_not_parallel, "parallel=True", mark=wrong(HIST, "serial, no parallel=True")),
+    case(hist_serial_in_parallel_jit, "no parallel loop", mark=wrong(HIST, "serial range loop")),
+    case(hist_folded, "bincount", mark=wrong(HIST, "bincount, no atomic")),
+    case(hist_bincount_then_fetch_add, "bincount", mark=wrong(HIST, "bincount behind a fetch_add")),
 ])
 def test_histogram_rejects_serial_and_folded(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_parallel_histogram(wrong)
 
 
+@wrong(HIST, "race")
 def test_histogram_rejects_racy():
     # Usually lost updates; when the threads happen not to overlap (one core, or the other core
     # busy) the counts may be lucky, and then the check of the compiled code fails it.
@@ -161,20 +180,22 @@ def max_one_try(cells, i, value):  # gives up after one failed CAS: loses update
     return seen
 
 
+@right(FETCH_MAX, "weak CAS loop")
 def test_fetch_max_accepts_cas_loop():
     check_fetch_max(max_cas)
 
 
 @pytest.mark.parametrize("wrong,message", [
-    (max_ready_made, "write it yourself"),
-    (max_racy, "no compare_exchange"),
-    (max_returns_new, "must return the value before"),
+    case(max_ready_made, "write it yourself", mark=wrong(FETCH_MAX, "delegation")),
+    case(max_racy, "no compare_exchange", mark=wrong(FETCH_MAX, "race: load then store")),
+    case(max_returns_new, "must return the value before", mark=wrong(FETCH_MAX, "returns the new value")),
 ])
 def test_fetch_max_rejects(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_fetch_max(wrong)
 
 
+@wrong(FETCH_MAX, "one try, no retry")
 @pytest.mark.skipif(usable_cores() < 2, reason="needs two cores to lose an update")
 def test_fetch_max_rejects_single_try():
     with pytest.raises(AssertionError, match="lost"):
@@ -295,22 +316,38 @@ def consume_never(data, flag):
     return data[0]
 
 
-def test_one_shot_accepts_release_acquire():
-    check_one_shot(publish_ok, consume_ok, rounds=50)
+@njit(nogil=True)
+def publish_swap_seqcst(data, flag, value):  # correct, written differently: a SeqCst swap
+    store(data, 0, value, Ordering.Relaxed)
+    compare_exchange(flag, 0, 0, 1, Ordering.SeqCst, Ordering.SeqCst)
 
 
-def test_one_shot_accepts_fences():
-    check_one_shot(publish_fence, consume_fence, rounds=20)
+@njit(nogil=True)
+def consume_seqcst(data, flag):
+    seen = load(flag, 0, Ordering.SeqCst)
+    while seen != 1:
+        spin_loop()
+        seen = load(flag, 0, Ordering.SeqCst)
+    return load(data, 0, Ordering.Relaxed)
+
+
+@pytest.mark.parametrize("pub, con, rounds", [
+    case(publish_ok, consume_ok, 50, mark=right(ONE_SHOT, "Release store, Acquire load")),
+    case(publish_fence, consume_fence, 20, mark=right(ONE_SHOT, "fences")),
+    case(publish_swap_seqcst, consume_seqcst, 20, mark=right(ONE_SHOT, "SeqCst CAS and loads")),
+])
+def test_one_shot_accepts(pub, con, rounds):
+    check_one_shot(pub, con, rounds=rounds)
 
 
 @pytest.mark.parametrize("pub,con,message", [
-    (publish_relaxed, consume_ok, "without Release"),
-    (publish_ok, consume_relaxed, "without Acquire"),
-    (publish_ok, consume_gil, "nogil"),
-    (publish_release_on_data, consume_ok, "flag with Ordering.Relaxed"),
-    (publish_ok, consume_acquire_on_data, "flag with Ordering.Relaxed"),
-    (publish_release_plain_flag, consume_ok, "never writes flag"),
-    (publish_fence_too_late, consume_ok, "flag with Ordering.Relaxed"),
+    case(publish_relaxed, consume_ok, "without Release", mark=wrong(ONE_SHOT, "Relaxed publish")),
+    case(publish_ok, consume_relaxed, "without Acquire", mark=wrong(ONE_SHOT, "Relaxed consume")),
+    case(publish_ok, consume_gil, "nogil", mark=wrong(ONE_SHOT, "holds the GIL while spinning")),
+    case(publish_release_on_data, consume_ok, "flag with Ordering.Relaxed", mark=wrong(ONE_SHOT, "Release on the data")),
+    case(publish_ok, consume_acquire_on_data, "flag with Ordering.Relaxed", mark=wrong(ONE_SHOT, "Acquire on the data")),
+    case(publish_release_plain_flag, consume_ok, "never writes flag", mark=wrong(ONE_SHOT, "plain flag store")),
+    case(publish_fence_too_late, consume_ok, "flag with Ordering.Relaxed", mark=wrong(ONE_SHOT, "fence after the store")),
 ])
 def test_one_shot_rejects(pub, con, message):
     with pytest.raises(AssertionError, match=message):
@@ -318,12 +355,14 @@ def test_one_shot_rejects(pub, con, message):
 
 
 @pytest.mark.timeout(60)
+@wrong(ONE_SHOT, "waits for the wrong value")
 def test_one_shot_hang_is_a_timeout_not_a_hang():
     with pytest.raises(AssertionError, match="did not return|still spinning"):
         check_one_shot(publish_ok, consume_never, rounds=1)
 
 
 # ----------------------------------------------------------------------------- predictions
+@right(PREDICT, "sets and lists from the model")
 def test_prediction_accepts_the_truth():
     for test in ("SB", "MP", "LB", "2+2W", "IRIW"):
         for model in ("SC", "TSO"):
@@ -331,12 +370,16 @@ def test_prediction_accepts_the_truth():
             check_prediction(test, model, list(allowed(test, model)))
 
 
-def test_prediction_messages_teach():
-    with pytest.raises(AssertionError, match=r"\(0, 0\) is possible under TSO: both stores"):
-        check_prediction("SB", "TSO", {(0, 1), (1, 0), (1, 1)})
-    with pytest.raises(AssertionError, match=r"\(1, 0\) is not possible under TSO"):
-        check_prediction("MP", "TSO", {(0, 0), (0, 1), (1, 1), (1, 0)})
-    with pytest.raises(AssertionError, match="2 values"):
-        check_prediction("SB", "SC", {(0, 1, 1)})
-    with pytest.raises(AssertionError, match="set of tuples"):
-        check_prediction("SB", "SC", 5)
+@pytest.mark.parametrize("test, model, answer, match", [
+    case("SB", "TSO", {(0, 1), (1, 0), (1, 1)}, r"\(0, 0\) is possible under TSO: both stores",
+         mark=wrong(PREDICT, "SC intuition under TSO")),
+    case("MP", "TSO", {(0, 0), (0, 1), (1, 1), (1, 0)}, r"\(1, 0\) is not possible under TSO",
+         mark=wrong(PREDICT, "ARM intuition under TSO")),
+    case("SB", "SC", {(0, 1), (1, 0), (1, 1), (0, 0)}, r"\(0, 0\) is not possible under SC",
+         mark=wrong(PREDICT, "TSO intuition under SC")),
+    case("SB", "SC", {(0, 1, 1)}, "2 values", mark=wrong(PREDICT, "three registers")),
+    case("SB", "SC", 5, "set of tuples", mark=wrong(PREDICT, "a number")),
+])
+def test_prediction_messages_teach(test, model, answer, match):
+    with pytest.raises(AssertionError, match=match):
+        check_prediction(test, model, answer)

@@ -428,3 +428,296 @@ def test_battery_catches_notify_one_on_a_shared_condition(fast_limits):
     for run in range(2):
         failed = _failures(factory(NotifyOneSender, NotifyOneReceiver), [battery.wakeups])
         assert "wakeups" in failed, f"run {run + 1}: notify() to one waiter of either kind passed"
+
+
+# ---- the graders' contract: each answer graded by the exercise's own checker -----------------
+import numpy as np  # noqa: E402
+
+from contract import case, right, wrong  # noqa: E402
+
+CHANNEL = "c02_channels:test_cond_channel"
+PIPELINE = "c02_channels:test_pipeline3"
+FAN_IN = "c02_channels:test_fan_in"
+PREDICT = "c02_channels:test_predict_backpressure"
+
+
+class _Lossy(CondSender):
+    lose_every = 97
+
+
+class _Unbounded(CondSender):
+    ignore_cap = True
+
+
+class _Deaf(CondSender):
+    def send(self, value, timeout=None):
+        return super().send(value, None)
+
+
+class _Lifo(CondReceiver):
+    lifo = True
+
+
+class _NoClose(CondSender):
+    def close(self):
+        pass
+
+
+class _QuietClose(CondSender):
+    def close(self):
+        with self.s.cond:
+            self.s.senders -= 1
+
+
+class _NotifyOneSender(CondSender):
+    wake_one = True
+
+
+class _NotifyOneReceiver(CondReceiver):
+    wake_one = True
+
+
+@pytest.mark.parametrize("make", [
+    case(factory(), mark=right(CHANNEL, "one condition, notify_all")),
+    case(_two_condition_factory(CondSender), mark=right(CHANNEL, "two conditions on one lock")),
+])
+def test_channel_exercise_accepts(make):
+    ex.check_channel(make)
+
+
+@pytest.mark.parametrize("make", [
+    case(factory(sender=_Lossy), mark=wrong(CHANNEL, "loses messages")),
+    case(factory(sender=_Unbounded), mark=wrong(CHANNEL, "no back-pressure")),
+    case(factory(sender=_Deaf), mark=wrong(CHANNEL, "send ignores its timeout")),
+    case(factory(receiver=_Lifo), mark=wrong(CHANNEL, "out of order")),
+    case(factory(sender=_NoClose), mark=wrong(CHANNEL, "no disconnection")),
+    case(factory(sender=_QuietClose), mark=wrong(CHANNEL, "late wake-up on close")),
+    case(factory(receiver=TwoSectionReceiver), mark=wrong(CHANNEL, "race: two critical sections")),
+    case(_two_condition_factory(WrongWaiterSender), mark=wrong(CHANNEL, "wakes the wrong waiter")),
+    case(factory(_NotifyOneSender, _NotifyOneReceiver), mark=wrong(CHANNEL, "notify one of either kind")),
+])
+def test_channel_exercise_rejects(make, fast_limits):
+    with pytest.raises(AssertionError, match="checks failed"):
+        ex.check_channel(make)
+
+
+def pipeline_threads(items, f, g, h, cap=2):
+    """The notebook's shape, written as a learner might: a list of stages and a shared error list."""
+    from course_lib.channel import Disconnected as Gone, bounded as channel
+
+    errors, ends = [], [channel(cap) for _ in range(4)]
+
+    def feed():
+        with ends[0][0] as tx:
+            for x in items:
+                try:
+                    tx.send(x)
+                except Gone:
+                    return
+
+    def stage(fn, k):
+        rx, tx = ends[k][1], ends[k + 1][0]
+        with rx, tx:
+            for x in rx:
+                try:
+                    y = fn(x)
+                except Exception as exc:
+                    errors.append(exc)
+                    return
+                try:
+                    tx.send(y)
+                except Gone:
+                    return
+
+    workers = [threading.Thread(target=feed)] + [threading.Thread(target=stage, args=(fn, k))
+                                                 for k, fn in enumerate((f, g, h))]
+    for w in workers:
+        w.start()
+    with ends[3][1] as rx:
+        out = list(rx)
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return out
+
+
+def pipeline_executor(items, f, g, h, cap=2):
+    """Correct, written differently: an executor runs the threads, futures carry the errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from course_lib.channel import Disconnected as Gone, bounded as channel
+
+    (t0, r0), (t1, r1), (t2, r2), (t3, r3) = (channel(cap) for _ in range(4))
+
+    def feed():
+        with t0:
+            try:
+                for x in items:
+                    t0.send(x)
+            except Gone:
+                pass
+
+    def stage(fn, rx, tx):
+        with rx, tx:
+            try:
+                for x in rx:
+                    tx.send(fn(x))
+            except Gone:
+                pass
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(feed), pool.submit(stage, f, r0, t1), pool.submit(stage, g, r1, t2),
+                   pool.submit(stage, h, r2, t3)]
+        with r3:
+            out = list(r3)
+    for fut in futures[1:]:  # stage order is the order the errors happened in along the pipe
+        if fut.exception() is not None:
+            raise fut.exception()
+    return out
+
+
+def pipeline_sequential(items, f, g, h, cap=2):
+    return [h(g(f(x))) for x in items]
+
+
+def pipeline_unbounded(items, f, g, h, cap=2):
+    """Threads and channels, but unbounded ones: no back-pressure."""
+    import course_lib.channel as channel_module
+
+    real = channel_module.bounded
+    channel_module.bounded = lambda cap: unbounded()
+    try:
+        return pipeline_threads(items, f, g, h, cap)
+    finally:
+        channel_module.bounded = real
+
+
+def pipeline_swallows(items, f, g, h, cap=2):
+    try:
+        return pipeline_threads(items, f, g, h, cap)
+    except ValueError:
+        return []
+
+
+def pipeline_leaves_receiver_open(items, f, g, h, cap=2):
+    """A failing stage stops, but without closing its receiver: the stages before it wait
+    forever on a full channel instead of seeing Disconnected (daemon threads, never joined)."""
+    from course_lib.channel import bounded as channel
+
+    errors, ends = [], [channel(cap) for _ in range(4)]
+
+    def feed():
+        with ends[0][0] as tx:
+            for x in items:
+                tx.send(x)
+
+    def stage(fn, k):
+        rx = ends[k][1]
+        with ends[k + 1][0] as tx:
+            for x in rx:
+                try:
+                    tx.send(fn(x))
+                except Exception as exc:
+                    errors.append(exc)
+                    return
+
+    workers = [threading.Thread(target=feed, daemon=True)] + [
+        threading.Thread(target=stage, args=(fn, k), daemon=True) for k, fn in enumerate((f, g, h))]
+    for w in workers:
+        w.start()
+    with ends[3][1] as rx:
+        out = list(rx)
+    if errors:
+        raise errors[0]
+    return out
+
+
+@pytest.mark.parametrize("answer", [case(pipeline_threads, mark=right(PIPELINE, "threads and a list of ends")),
+                                    case(pipeline_executor, mark=right(PIPELINE, "executor and futures"))])
+def test_pipeline_exercise_accepts(answer):
+    ex.check_pipeline(answer)
+
+
+@pytest.mark.parametrize("answer, match", [
+    case(pipeline_sequential, "own thread", mark=wrong(PIPELINE, "serial")),
+    case(pipeline_unbounded, "back-pressure", mark=wrong(PIPELINE, "no back-pressure")),
+    case(pipeline_swallows, "re-raise", mark=wrong(PIPELINE, "swallows the error")),
+    case(pipeline_leaves_receiver_open, "kept running", mark=wrong(PIPELINE, "no shutdown on error")),
+])
+def test_pipeline_exercise_rejects(answer, match):
+    with pytest.raises(AssertionError, match=match):
+        ex.check_pipeline(answer, caps=(2,))
+
+
+def fan_in_drained_in_turn(receivers):
+    return [m for r in receivers for m in r]
+
+
+def fan_in_first_disconnect(receivers):
+    from course_lib.channel import select
+    out = []
+    while True:
+        try:
+            out.append(select(receivers)[1])
+        except Disconnected:
+            return out
+
+
+def fan_in_round_robin(receivers):
+    live, out = list(receivers), []
+    while live:
+        for r in list(live):
+            try:
+                out.append(r.recv())
+            except Disconnected:
+                live.remove(r)
+    return out
+
+
+def fan_in_generator(receivers):
+    from course_lib.channel import select
+    live = set(receivers)
+    while live:
+        try:
+            yield select(list(live))[1]
+        except Disconnected as gone:
+            live.discard(gone.receiver)
+
+
+@pytest.mark.parametrize("answer", [case(c02_fan_in, mark=right(FAN_IN, "select, remove the closed")),
+                                    case(fan_in_generator, mark=right(FAN_IN, "a generator over a set"))])
+def test_fan_in_exercise_accepts(answer):
+    ex.check_fan_in(answer)
+
+
+@pytest.mark.parametrize("answer, match", [
+    case(fan_in_drained_in_turn, "select", mark=wrong(FAN_IN, "drains one after the other")),
+    case(fan_in_first_disconnect, "every receiver", mark=wrong(FAN_IN, "stops at the first disconnection")),
+    case(fan_in_round_robin, "select", mark=wrong(FAN_IN, "blocking recv in turn")),
+])
+def test_fan_in_exercise_rejects(answer, match):
+    with pytest.raises(AssertionError, match=match):
+        ex.check_fan_in(answer)
+
+
+COSTS = [0.001, 0.004, 0.002]
+
+
+@pytest.mark.parametrize("bottleneck, full, rate", [
+    case(1, {0, 1}, 250, mark=right(PREDICT, "exact")),
+    case(np.int64(1), frozenset(range(2)), 1 / 0.0042, mark=right(PREDICT, "numpy, frozenset, measured rate")),
+    case(1, [0, 1], 240.0, mark=right(PREDICT, "a list of channels")),
+])
+def test_backpressure_prediction_accepts(bottleneck, full, rate):
+    ex.check_backpressure_prediction(COSTS, bottleneck, full, rate)
+
+
+@pytest.mark.parametrize("bottleneck, full, rate, match", [
+    case(2, {0, 1, 2}, 250, "largest cost", mark=wrong(PREDICT, "last stage as bottleneck")),
+    case(1, {1, 2}, 250, "before", mark=wrong(PREDICT, "full channels after the bottleneck")),
+    case(1, {0, 1}, 1 / sum(COSTS), "slowest stage", mark=wrong(PREDICT, "rate from the sum of costs")),
+])
+def test_backpressure_prediction_rejects(bottleneck, full, rate, match):
+    with pytest.raises(AssertionError, match=match):
+        ex.check_backpressure_prediction(COSTS, bottleneck, full, rate)

@@ -11,8 +11,13 @@ from course_lib import par
 from course_lib.measure.machine import usable_cores
 from course_lib.par.kernels import _hist_thread, sum_prange
 from course_lib.testing.exercises import c01_par_iter as checks
+from contract import case, right, wrong
 
 pytestmark = pytest.mark.timeout(300)
+SUMSQ = "c01_par_iter:test_sum_of_squares"
+HIST = "c01_par_iter:test_histogram_fixed"
+TREE = "c01_par_iter:test_tree_sum"
+CHUNK = "c01_par_iter:test_pick_chunk_size"
 MULTICORE = usable_cores() >= 2 and numba.config.NUMBA_NUM_THREADS >= 2
 
 
@@ -56,15 +61,25 @@ def sum_sq_python(x, mu):
     return float(((x - mu) ** 2).sum())
 
 
+@right(SUMSQ, "scalar reduction")
 def test_prange_reduction_accepts_a_correct_answer():
     checks.check_prange_reduction(sum_sq_good)
 
 
+@njit(parallel=True)
+def sum_sq_shared_cell(x, mu):  # every iteration adds into out[0]: a data race
+    out = np.zeros(1)
+    for i in prange(x.shape[0]):
+        out[0] += (x[i] - mu) ** 2
+    return out[0]
+
+
 @pytest.mark.parametrize("fn, message", [
-    (sum_sq_wrong, "sum_of_squares"),
-    (sum_sq_python, "numba function"),
-    (sum_sq_not_parallel, "parallel=True"),
-    (sum_sq_range, "prange"),
+    case(sum_sq_wrong, "sum_of_squares", mark=wrong(SUMSQ, "result")),
+    case(sum_sq_python, "numba function", mark=wrong(SUMSQ, "not numba")),
+    case(sum_sq_not_parallel, "parallel=True", mark=wrong(SUMSQ, "no parallel=True")),
+    case(sum_sq_range, "prange", mark=wrong(SUMSQ, "serial loop")),
+    case(sum_sq_shared_cell, "sum_of_squares|data race", mark=wrong(SUMSQ, "race")),
 ])
 def test_prange_reduction_rejects(fn, message):
     with pytest.raises(AssertionError, match=message):
@@ -139,6 +154,7 @@ def test_prange_reduction_times_only_the_reduction_in_its_reference(monkeypatch)
     assert peak < 1_000_000, f"the timed reference allocates {peak:,} bytes per call"
 
 
+@wrong(SUMSQ, "serial behind an array expression")
 def test_prange_reduction_rejects_a_trivial_parfor_with_a_serial_sum():
     # Its only parfor is numba's (d = x - mu): no prange of the learner's. Caught by structure,
     # on any machine, however busy.
@@ -177,12 +193,14 @@ def sum_sq_chunks(x, mu):  # correct: a prange over chunks, each summed serially
     return parts.sum()
 
 
+@wrong(SUMSQ, "serial behind a prange copy")
 def test_prange_reduction_rejects_serial_work_behind_a_prange_copy():
     with pytest.raises(AssertionError, match="no prange loop reads `x`"):
         checks.check_prange_reduction(sum_sq_serial_then_prange_copy)
 
 
-@pytest.mark.parametrize("fn", [sum_sq_array_expression_then_prange, sum_sq_chunks])
+@pytest.mark.parametrize("fn", [case(sum_sq_array_expression_then_prange, mark=right(SUMSQ, "array expression")),
+                                case(sum_sq_chunks, mark=right(SUMSQ, "chunks"))])
 def test_prange_reduction_accepts_correct_answers_written_differently(fn):
     checks.check_prange_reduction(fn)
 
@@ -250,26 +268,45 @@ def hist_racy(data, nbins):
     return hist
 
 
-def test_histogram_accepts_correct_answers():
-    checks.check_histogram_fixed(hist_good)
-    checks.check_histogram_fixed(_hist_thread)
+@pytest.mark.parametrize("fn", [case(hist_good, mark=right(HIST, "chunk partials")),
+                                case(_hist_thread, mark=right(HIST, "course_lib's kernel, inlined"))])
+def test_histogram_accepts_correct_answers(fn):
+    checks.check_histogram_fixed(fn)
 
 
-@pytest.mark.parametrize("fn, message", [(hist_off_by_one, "wrong"), (hist_sequential, "prange")])
+@pytest.mark.parametrize("fn, message", [case(hist_off_by_one, "wrong", mark=wrong(HIST, "result")),
+                                         case(hist_sequential, "prange", mark=wrong(HIST, "serial"))])
 def test_histogram_rejects(fn, message):
     with pytest.raises(AssertionError, match=message):
         checks.check_histogram_fixed(fn)
 
 
-@pytest.mark.skipif(not MULTICORE, reason="a race needs two cores")
-def test_histogram_rejects_the_racy_version_with_a_count_of_lost_increments():
-    for _ in range(3):  # on a loaded machine the two threads may not overlap in one attempt
-        try:
-            checks.check_histogram_fixed(hist_racy)
-        except AssertionError as e:
-            assert "lost" in str(e) and "old + 1" in str(e)
-            return
-    pytest.skip("the race did not show in 3 attempts: the machine is too busy to overlap threads")
+@wrong(HIST, "race")
+def test_histogram_rejects_the_racy_version_on_any_machine():
+    # When the threads overlap, the counts are short and the message says how many were lost;
+    # when they do not (one core, a busy machine), the loop's structure gives the race away.
+    with pytest.raises(AssertionError, match="old \\+ 1") as e:
+        checks.check_histogram_fixed(hist_racy)
+    assert "lost" in str(e.value) or "data race" in str(e.value)
+
+
+@njit(parallel=True)
+def hist_racy_strided(data, nbins):  # 4 copies indexed by i % 4: iterations still share copies
+    parts = np.zeros((4, nbins), np.int64)
+    for i in prange(data.shape[0]):
+        parts[i % 4, data[i]] += 1
+    return parts.sum(axis=0)
+
+
+def test_the_race_check_reads_the_index_not_the_luck():
+    data = np.array([0, 1, 1], dtype=np.int64)
+    for fn in (hist_racy, hist_racy_strided):
+        fn(data, 2)
+        with pytest.raises(AssertionError, match="data race"):
+            checks.check_parallel_structure(fn, fn.__name__, data_arg=0)
+    for fn in (hist_good, hist_slices, hist_zeros_fused_with_prange, _hist_thread):
+        fn(data, 2)
+        checks.check_parallel_structure(fn, fn.__name__, data_arg=0)
 
 
 @njit(parallel=True)
@@ -312,13 +349,15 @@ def hist_slices(data, nbins):  # correct: a prange over slices of the data
     return parts.sum(axis=0)
 
 
-@pytest.mark.parametrize("fn", [hist_serial_then_prange_copy, hist_bincount_then_prange])
+@pytest.mark.parametrize("fn", [case(hist_serial_then_prange_copy, mark=wrong(HIST, "serial behind a prange copy")),
+                                case(hist_bincount_then_prange, mark=wrong(HIST, "np.bincount behind a prange"))])
 def test_histogram_rejects_serial_counting_behind_a_prange(fn):
     with pytest.raises(AssertionError, match="no prange loop reads `data`"):
         checks.check_histogram_fixed(fn, large=200_000)
 
 
-@pytest.mark.parametrize("fn", [hist_zeros_fused_with_prange, hist_slices])
+@pytest.mark.parametrize("fn", [case(hist_zeros_fused_with_prange, mark=right(HIST, "per-thread rows")),
+                                case(hist_slices, mark=right(HIST, "slices"))])
 def test_histogram_accepts_correct_answers_written_differently(fn):
     checks.check_histogram_fixed(fn, large=200_000)
 
@@ -344,11 +383,13 @@ def tree_sum_forgets_left(node):
     return node.value + a + b
 
 
+@right(TREE, "join of lambdas")
 def test_tree_sum_accepts_a_join_solution():
     checks.check_tree_sum(tree_sum_good)
 
 
-@pytest.mark.parametrize("fn, message", [(tree_sum_no_join, "join"), (tree_sum_forgets_left, "expected")])
+@pytest.mark.parametrize("fn, message", [case(tree_sum_no_join, "join", mark=wrong(TREE, "serial")),
+                                         case(tree_sum_forgets_left, "expected", mark=wrong(TREE, "result"))])
 def test_tree_sum_rejects(fn, message):
     with pytest.raises(AssertionError, match=message):
         checks.check_tree_sum(fn)
@@ -377,12 +418,26 @@ def pick_no_error(timings, tolerance=0.1):
     return pick_good(timings, tolerance)
 
 
-def test_pick_chunk_size_accepts_and_uses_measurements():
-    checks.check_pick_chunk_size(pick_good, measured={1: 0.3, 16: 0.1, 256: 0.098})
+def pick_by_sorting(timings, tolerance=0.1):  # correct, written differently: walk up the sizes
+    if len(timings) == 0:
+        raise ValueError("no timings to choose from")
+    limit = min(timings.values()) * (1 + tolerance)
+    for chunk in sorted(timings):
+        if timings[chunk] <= limit:
+            return chunk
+
+
+@pytest.mark.parametrize("fn", [case(pick_good, mark=right(CHUNK, "min over a filter")),
+                                case(pick_by_sorting, mark=right(CHUNK, "sorted walk"))])
+def test_pick_chunk_size_accepts_and_uses_measurements(fn):
+    checks.check_pick_chunk_size(fn, measured={1: 0.3, 16: 0.1, 256: 0.098})
+    checks.check_pick_chunk_size(fn)
     assert checks.reference_pick_chunk_size({1: 0.3, 16: 0.1, 256: 0.098}) == 16
 
 
-@pytest.mark.parametrize("fn", [pick_fastest, pick_largest, pick_no_error])
+@pytest.mark.parametrize("fn", [case(pick_fastest, mark=wrong(CHUNK, "ignores the tolerance")),
+                                case(pick_largest, mark=wrong(CHUNK, "largest instead of smallest")),
+                                case(pick_no_error, mark=wrong(CHUNK, "bad input accepted"))])
 def test_pick_chunk_size_rejects(fn):
     with pytest.raises(AssertionError):
         checks.check_pick_chunk_size(fn)

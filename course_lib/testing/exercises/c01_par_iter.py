@@ -17,6 +17,8 @@ Thread-safety: the checkers change numba's thread count for the calling thread a
 """
 from __future__ import annotations
 
+import operator
+
 import time
 import warnings
 
@@ -99,6 +101,17 @@ def check_parallel_structure(fn, name: str, data_arg: int | None = None) -> None
         raise AssertionError(f"numba found no prange loop in {name} (filling a new array with "
                              "zeros, or an array expression, does not count): write the main loop "
                              "as `for i in prange(n):` (from numba import prange)")
+    for cres in overloads.values():
+        for parfor in cres.metadata["parfor_diagnostics"].get_parfors():
+            racy = _racy_updates(parfor) if _is_user_prange(parfor) else []
+            if racy:
+                where = ", ".join(f"`{array}[...]` (line {line})" for array, line in racy)
+                raise AssertionError(
+                    f"{name}'s prange loop updates {where} in place at an index that depends "
+                    "neither on the loop variable nor on the thread: two threads can read the same "
+                    "old value and both write back old + 1, so updates are lost (a data race; it "
+                    "may not show in a run, but it is there). Give each thread or chunk its own "
+                    "row of partial results and combine them after the loop")
     if data_arg is not None and not reads_data:
         arg = fn.py_func.__code__.co_varnames[data_arg]
         raise AssertionError(f"{name} has a prange loop, but no prange loop reads `{arg}`: the "
@@ -158,6 +171,90 @@ def _derived_from_arg(func_ir, index: int) -> set[str]:
         if len(derived) == before:
             break
     return derived
+
+
+# IR operations whose result is private to an iteration when any operand is (arithmetic on the
+# loop variable, tuples holding it, ranges and iterators built from it). A load (``getitem``)
+# is not among them: ``data[i]`` is a value from the data, shared by any iterations it repeats in.
+_PRIVATE_OPS = {"binop", "inplace_binop", "unary", "cast", "build_tuple", "call", "getiter",
+                "iternext", "pair_first"}
+
+_FOLDING = {operator.mod, operator.floordiv, operator.imod, operator.ifloordiv, operator.and_,
+            operator.rshift}
+
+
+def _racy_updates(parfor) -> list[tuple[str, int]]:
+    """Read-modify-writes of a shared array inside a prange loop at an index that is private
+    neither to the iteration nor to the thread: ``hist[data[i]] += 1`` or ``out[0] += x``.
+
+    Private means computed from the loop variable (``parts[c, data[i]]``, ``out[i]``), or from
+    ``numba.get_thread_id()``. Arrays created inside the loop body are private too. Returns
+    ``(array name, line)`` for each such update.
+    """
+    from numba.core import ir
+
+    body = list(_statements(parfor.loop_body))
+    private = {nest.index_variable.name for nest in parfor.loop_nests}
+    private |= {v.name for st in body for v in st.list_vars() if "parfor__index" in v.name}
+    local = {st.target.name for st in body if isinstance(st, ir.Assign)}
+    thread_id = {st.target.name for st in body if isinstance(st, ir.Assign)
+                 and isinstance(st.value, ir.Expr) and st.value.op == "getattr"
+                 and "thread_id" in st.value.attr}
+    thread_id |= {st.target.name for st in body if isinstance(st, ir.Assign)
+                  and isinstance(st.value, (ir.Global, ir.FreeVar))
+                  and "thread_id" in getattr(st.value.value, "__name__", "")}
+    for _ in range(len(body)):
+        before = len(private)
+        for st in body:
+            if not isinstance(st, ir.Assign):
+                continue
+            v = st.value
+            if isinstance(v, ir.Var) and v.name in private:
+                private.add(st.target.name)
+            elif isinstance(v, ir.Expr) and v.op in _PRIVATE_OPS:
+                if v.op in ("binop", "inplace_binop") and v.fn in _FOLDING:
+                    continue  # i % 4, i // 8: many iterations share the result
+                if v.op == "call" and v.func.name in thread_id:
+                    private.add(st.target.name)
+                else:
+                    func = v.func.name if v.op == "call" else None
+                    if any(u.name in private for u in v.list_vars() if u.name != func):
+                        private.add(st.target.name)
+        if len(private) == before:
+            break
+    shared = {st.target.name for st in body if isinstance(st, (ir.SetItem, ir.StaticSetItem))}
+    shared -= {name for name in shared if name in local and not _is_alias(body, name)}
+    loads = {(st.value.value.name, _index_key(st.value)) for st in body if isinstance(st, ir.Assign)
+             and isinstance(st.value, ir.Expr) and st.value.op in ("getitem", "static_getitem")}
+    racy = []
+    for st in body:
+        if isinstance(st, (ir.SetItem, ir.StaticSetItem)) and st.target.name in shared:
+            key = _index_key(st)
+            index_var = st.index if isinstance(st, ir.SetItem) else st.index_var
+            if (st.target.name, key) in loads and (index_var is None or index_var.name not in private):
+                racy.append((st.target.name.split(".")[0], st.loc.line))
+    return racy
+
+
+def _index_key(node):
+    """What an IR load or store indexes with: the index variable's name, or a constant."""
+    from numba.core import ir
+
+    if isinstance(node, ir.SetItem):
+        return node.index.name
+    if isinstance(node, ir.StaticSetItem):
+        return ("const", repr(node.index))
+    if node.op == "getitem":
+        return node.index.name
+    return ("const", repr(node.index))
+
+
+def _is_alias(body, name: str) -> bool:
+    """Whether a name defined in the loop body only renames an array from outside it."""
+    from numba.core import ir
+
+    return any(isinstance(st, ir.Assign) and st.target.name == name and isinstance(st.value, ir.Var)
+               for st in body)
 
 
 def _reads(parfor, names: set[str]) -> bool:

@@ -222,8 +222,10 @@ def _check_fetch_max_contended(fn: Callable, name: str, n: int) -> None:
 
 
 # ----------------------------------------------------------------------------- 3. one-shot flag
-_STORE = re.compile(r"store atomic .* (release|seq_cst)")
-_LOAD = re.compile(r"load atomic .* (acquire|seq_cst)")
+# A releasing write of the flag: a Release store, or a read-modify-write (swap, CAS, fetch_*)
+# that releases; an acquiring read likewise. The Python trace below says which array it touches.
+_STORE = re.compile(r"(store atomic|cmpxchg|atomicrmw) .* (release|acq_rel|seq_cst)")
+_LOAD = re.compile(r"(load atomic|cmpxchg|atomicrmw) .* (acquire|acq_rel|seq_cst)")
 
 
 def check_one_shot(publish: Callable, consume: Callable, rounds: int = 200) -> None:
