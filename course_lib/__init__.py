@@ -33,6 +33,15 @@ The index, chapter by chapter
     ``queues`` (``queues.array_queue``, ``queues.seg_queue``, ``queues.treiber``).
     Checkers: ``testing.exercises.c04_locks`` (on top of ``testing.batteries.lock`` and
     ``testing.batteries.queue``).
+``c05_simd``: SIMD, the compiler's model and build tuning
+    ``simd`` (``simd.features``: the CPU's ISA ladder, kernel variants and a ceiling;
+    ``simd.kernels``: C kernels as scalar code, vector extensions and intrinsics, dispatched at
+    run time; ``simd.peak`` and ``simd.ladder``: the FMA peak and GFLOP/s per ISA;
+    ``simd.autovec``: reading machine code; ``simd.blockers``, ``simd.numba_kernels`` and
+    ``simd.targets``: numba's auto-vectorisation, what blocks it, target CPUs;
+    ``simd.snippet``: compiling a learner's C; ``simd.tuning``: -O levels, -march=native,
+    restrict, LTO and PGO, measured).
+    Checkers: ``testing.exercises.c05_simd``.
 
 Shared by every chapter: ``config`` (every ``COURSE_*`` setting); ``testing`` (the harness that
 bounds a learner's call: ``call_with_timeout``, ``join_all``; ``testing.delegation``: an answer
@@ -48,7 +57,8 @@ The names learners type keep working: ``from course_lib import bench, machine, r
 padding, work`` (and ``stats``, ``amdahl``, ``plots``, ``widgets``, ``timeline``, ``par_demos``,
 ``grading``, ``lab``) import the modules above under their full names; each short name is the
 same module object, not a copy. ``channel``, ``par``, ``atomics``, ``locks`` and ``queues`` are
-the subpackages themselves. Submodules are imported on demand, so ``import course_lib`` is cheap.
+the subpackages themselves, and so is ``simd``. Submodules are imported on demand, so
+``import course_lib`` is cheap.
 """
 from __future__ import annotations
 

@@ -9,6 +9,13 @@
                        cores: :func:`num_threads`
 ``COURSE_STRESS``      a multiplier for the rounds of stress tests and batteries (``1``:
                        the default; ``10`` for a long soak): :func:`stress`
+``COURSE_SOAK``        how many times ``make soak`` grades each answer of the graders'
+                       contract (tests/contract.py): :func:`soak`
+``COURSE_SIMD_MAX``    a ceiling on the SIMD variants chapter 5's dispatcher may pick
+                       (``avx2``, ``sse``, ``scalar``...; unset: the best): :func:`simd_max`,
+                       read by :func:`course_lib.simd.features.current_ceiling`
+``COURSE_CACHE``       where compiled C snippets are kept (default ``~/.cache/course_lib``):
+                       :func:`cache_dir`
 =====================  ===================================================================
 
 Each function reads its variable when called, so ``%env COURSE_QUICK=1`` in a notebook, or
@@ -20,7 +27,8 @@ from __future__ import annotations
 import os
 from typing import TypeVar
 
-__all__ = ["quick", "pick", "headless", "num_threads", "stress", "flag", "positive_int"]
+__all__ = ["quick", "pick", "headless", "num_threads", "stress", "soak", "simd_max", "cache_dir",
+           "flag", "positive_int"]
 
 T = TypeVar("T")
 
@@ -105,3 +113,19 @@ def stress() -> int:
     """The stress multiplier ``COURSE_STRESS`` (default 1): batteries run that many times more
     rounds. Raises ValueError when it is set but is not a whole number >= 1."""
     return positive_int("COURSE_STRESS") or 1
+
+
+def soak() -> int:
+    """``COURSE_SOAK`` (default 1): how many times each contract answer is graded."""
+    return positive_int("COURSE_SOAK") or 1
+
+
+def simd_max() -> str:
+    """``COURSE_SIMD_MAX`` as written, lower-case and stripped (``""`` when unset); the SIMD
+    module checks that it names an ISA and says so when it does not."""
+    return os.environ.get("COURSE_SIMD_MAX", "").strip().lower()
+
+
+def cache_dir() -> str | None:
+    """``COURSE_CACHE``, or None when unset (then the platform's cache folder is used)."""
+    return os.environ.get("COURSE_CACHE") or None

@@ -13,10 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # test_contract.py can see the whole matrix whenever the files that hold it were collected.
 import pytest  # noqa: E402
 
-from course_lib.config import positive_int  # noqa: E402
+from course_lib.config import soak  # noqa: E402
 
 ANSWERS = pytest.StashKey[dict]()
-SOAK = positive_int("COURSE_SOAK") or 1
+SOAK = soak()
 
 
 def pytest_generate_tests(metafunc):

@@ -108,6 +108,36 @@ def test_compare_says_when_there_is_no_clear_difference(clock):
     assert c.a.label != c.b.label
 
 
+def test_interleave_reverses_the_order_of_every_other_round(clock):
+    log = []
+
+    def work(name, cost):
+        def fn():
+            log.append(name)
+            clock.now += cost
+        return fn
+
+    ms = bench.interleave([("a", work("a", 1e-3)), ("b", work("b", 2e-3)),
+                           ("c", work("c", 4e-3))], budget=0.3)
+    assert [m.label for m in ms] == ["a", "b", "c"]
+    assert [m.median for m in ms] == pytest.approx([1e-3, 2e-3, 4e-3])
+    assert ms[0].n == ms[1].n == ms[2].n >= 5
+    # the warm-ups (a, b, c), then rounds a b c, c b a, a b c ...: as runs of the same name,
+    # each round after the first continues the run its predecessor ended with
+    runs = [name for i, name in enumerate(log) if i == 0 or log[i - 1] != name]
+    expected = ["a", "b", "c", "a", "b", "c"]
+    for i in range(1, ms[0].n):
+        expected += ["b", "a"] if i % 2 else ["b", "c"]
+    assert runs == expected
+
+
+def test_interleave_on_the_real_clock():
+    ms = bench.interleave([("1k", lambda: sum(range(1000))), ("2k", lambda: sum(range(2000)))],
+                          budget=0.05)
+    assert [m.label for m in ms] == ["1k", "2k"] and ms[0].n == ms[1].n >= 5
+    assert all(m.min > 0 and m.median >= m.min and m.first_call > 0 for m in ms)
+
+
 def test_scaling_recovers_amdahl_fraction_and_clamps(clock, monkeypatch):
     monkeypatch.setattr("course_lib.measure.machine.usable_cores", lambda: 4)
     s_true = 0.25
@@ -137,6 +167,9 @@ def test_scaling_adds_one_thread(clock, monkeypatch):
     lambda: bench.measure(lambda: None, min_samples=0),
     lambda: bench.measure(lambda: None, min_samples=10, max_samples=5),
     lambda: bench.compare(lambda: None, "nope"),
+    lambda: bench.interleave([]),
+    lambda: bench.interleave([("nope", 42)]),
+    lambda: bench.interleave([("x", lambda: None)], budget=-1),
     lambda: bench.scaling(lambda n: None, threads=[0], via="call"),
     lambda: bench.scaling(lambda n: None, threads=[1.5], via="call"),
     lambda: bench.scaling(lambda n: None, via="processes"),

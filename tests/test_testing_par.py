@@ -87,7 +87,7 @@ def test_prange_reduction_rejects(fn, message):
 
 
 @pytest.mark.skipif(not MULTICORE, reason="needs two usable cores")
-def test_work_split_detects_one_thread_work():
+def test_work_split_reports_but_never_fails(capsys):
     @njit(parallel=True)
     def lopsided(x):  # a prange over 2 items where item 0 does all the work
         out = np.zeros(2)
@@ -100,16 +100,28 @@ def test_work_split_detects_one_thread_work():
         return out[0]
 
     x = np.random.default_rng(0).random(4_000_000)
-    verdicts = []
-    for _ in range(3):  # timing on a shared machine: one lucky run must not decide
-        try:
-            verdicts.append(checks.check_work_is_split(lambda: lopsided(x), lambda: sum_sq_good(x, 0.0),
-                                                       "lopsided"))
-        except AssertionError as e:
-            assert "barely faster" in str(e)
-            return
-    assert not all(verdicts), "a one-thread kernel was judged parallel three times in a row"
-    pytest.skip("the machine is too busy to tell parallel from sequential by timing")
+    judged = checks.check_work_is_split(lambda: lopsided(x), lambda: sum_sq_good(x, 0.0), "lopsided")
+    out = capsys.readouterr().out
+    # Serial work almost never shows a parallel gain; either way the figures are printed and
+    # nothing is raised (the grade rests on structure).
+    assert ("did not show half" in out and "per attempt" in out) if not judged else "ran" in out
+
+
+@njit(parallel=True)
+def sum_sq_one_iteration(x, mu):  # reads x inside a prange, but a prange of one iteration
+    out = np.zeros(1)
+    for k in prange(1):
+        s = 0.0
+        for i in range(x.shape[0]):
+            s += (x[i] - mu) ** 2
+        out[k] = s
+    return out[0]
+
+
+@wrong(SUMSQ, "prange of one iteration")
+def test_prange_reduction_rejects_a_prange_of_one_iteration():
+    with pytest.raises(AssertionError, match="1 iteration"):
+        checks.check_prange_reduction(sum_sq_one_iteration, large=100_000)
 
 
 @njit(parallel=True)

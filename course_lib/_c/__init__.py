@@ -10,6 +10,8 @@ from the headers). After ``pip install -e .`` this package holds the compiled mo
 ``course_lib._c._ring``     Vyukov's lock-free MPMC ring, used by ``channel.ring``
 ``course_lib._c._ringpy``   the ring's non-blocking calls with the GIL held (a CPython module)
 ``course_lib._c._lockq``    a mutex + condition-variable queue that the ring is raced against
+``course_lib._c._simd``     SIMD kernels (scalar C to AVX-512 / NEON), CPU features, FMA peak,
+                            used by ``simd.features``, ``simd.kernels``, ``simd.peak``
 ========================  =================================================================
 
 Every C file starts with what it implements, its sources, and its threads-and-ordering argument.

@@ -77,6 +77,8 @@ MODULES: tuple[Module, ...] = (
     Module("ringpy", kind="cpython", sources=("ringpy.c", "ring.c"),
            notes="the ring's non-blocking calls with the GIL held (c02)"),
     Module("lockq", link_args=("-pthread",), notes="a mutex + condvar queue to race the ring (c02)"),
+    Module("simd", sources=("simd.c", "simd_x86.c", "simd_arm.c"),
+           notes="SIMD kernels written three ways, feature detection, FMA peak (c05)"),
 )
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)

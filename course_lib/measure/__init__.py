@@ -2,7 +2,8 @@
 
 ==================  ======================================================================
 ``machine``         ``describe()``: cores (usable, physical), caches, SIMD, NUMA, counters
-``bench``           ``measure``, ``compare`` (interleaved A/B with a CI), ``scaling``
+``bench``           ``measure``, ``compare`` (interleaved A/B with a CI), ``interleave``,
+                    ``scaling``
 ``stats``           median, IQR, Tukey outliers, bootstrap confidence intervals
 ``amdahl``          Amdahl's and Gustafson's laws, and fitting a serial fraction
 ``work``            calibrated CPU work in C that runs without the GIL (``spin``)

@@ -15,6 +15,7 @@
 
 ``compare(a, b)`` samples A and B in alternation (A B B A A B ...) so that a slow phase of a
 noisy machine hits both; the ratio of medians comes with a bootstrap interval over the pairs.
+``interleave(calls)`` times any number of functions that way, in rounds (A B C, C B A ...).
 ``scaling(fn, threads)`` measures the same work on 1..n threads in interleaved rounds and fits
 Amdahl's serial fraction to the speedups.
 
@@ -40,7 +41,8 @@ import numpy as np
 from course_lib.measure.amdahl import fit_serial_fraction
 from course_lib.measure.stats import Outliers, bootstrap_ci, format_seconds, tukey_outliers
 
-__all__ = ["Measurement", "Comparison", "Scaling", "measure", "compare", "scaling", "harness_overhead"]
+__all__ = ["Measurement", "Comparison", "Scaling", "measure", "compare", "interleave", "scaling",
+           "harness_overhead"]
 
 _clock = time.perf_counter
 
@@ -385,6 +387,50 @@ def compare(a: Callable, b: Callable, *, args: tuple = (), budget: float = 1.0,
     idx_ci = bootstrap_ci(np.arange(n), statistic=lambda idx: ratio_of_medians(pairs[idx.astype(int)]))
     machine = _machine()
     return Comparison(sa.result(machine), sb.result(machine), float(np.median(xa) / np.median(xb)), idx_ci)
+
+
+def interleave(calls: Sequence[tuple[str, Callable[[], object]]],
+               budget: float = 1.0) -> list[Measurement]:
+    """Time several functions side by side, in interleaved rounds: A B C, C B A, A B C ...
+
+    Every round takes one sample of each function, and every other round runs them in reverse
+    order, so that a slow phase of a busy machine falls on all of them alike and none is always
+    the first (or the last) of a round. Use it for three or more variants of the same work (the
+    same kernel built with different flags, say); :func:`compare` does two, with a confidence
+    interval of their ratio.
+
+    Args:
+        calls: ``(label, fn)`` pairs; each ``fn`` is called with no arguments (bind them with a
+            ``lambda`` or :func:`functools.partial`).
+        budget: seconds of sampling, shared by all the functions (warm-up not included).
+
+    Returns:
+        One :class:`Measurement` per pair, in the order given, each with the same number of
+        samples (5 to 200).
+
+    Raises:
+        TypeError: if a ``fn`` is not callable.
+        ValueError: for an empty ``calls`` or a non-positive budget.
+
+    Example:
+        >>> ms = interleave([("1k", lambda: sum(range(1000))), ("2k", lambda: sum(range(2000)))],
+        ...                 budget=0.1)
+        >>> [m.label for m in ms], ms[0].n == ms[1].n
+        (['1k', '2k'], True)
+    """
+    calls = list(calls)
+    if not calls:
+        raise ValueError("interleave needs at least one (label, function) pair to time")
+    warm, target = _plan(budget, 5, 200, None)
+    samplers = [_Sampler(fn, (), label) for label, fn in calls]
+    for s in samplers:
+        s.warm_up(warm / len(samplers), target)
+    rounds = min(_count(s, budget / len(samplers), 5, 200) for s in samplers)
+    for i in range(rounds):
+        for s in (samplers if i % 2 == 0 else samplers[::-1]):
+            s.take(1)
+    machine = _machine()
+    return [s.result(machine) for s in samplers]
 
 
 def _numba_threads():

@@ -308,15 +308,23 @@ def mpmc(make: Make, producers: int = 4, consumers: int = 4, per: Optional[int] 
 def wakeups(make: Make, consumers: int = 6, per: Optional[int] = None, cap: int = 1) -> None:
     """One sender, many blocked receivers: each message wakes them all, and exactly one may
     take it. A receive that checks for a message in one critical section and takes it in the
-    next lets two receivers claim one message; with the GIL switching every microsecond
-    (``run_battery``) that happens within a few hundred messages.
+    next lets two receivers claim one message: the second run gives up the GIL after every
+    unlock, which lands a switch between the two sections every time (see
+    :func:`_yield_after_unlock`).
 
     Example:
         >>> from course_lib.channel import bounded
         >>> wakeups(bounded, per=50)
     """
     per = 300 * _stress() if per is None else per
+    # Twice: with the GIL switching every microsecond (a notify that wakes a waiter of the wrong
+    # kind leaves a receiver asleep until its own timeout: late), then with every thread giving
+    # up the GIL right after each unlock (a receive split over two critical sections lets two
+    # receivers claim one message). Each interleaving shows one of the two mistakes reliably.
     _many(make, 1, consumers, per, cap, f"wakeups 1p/{consumers}c", jitter=False, pause=True)
+    with _yield_after_unlock():
+        _many(make, 1, consumers, per, cap, f"wakeups 1p/{consumers}c, a switch after every unlock",
+              jitter=False, pause=True)
 
 
 def stress(make: Make, producers: int = 3, consumers: int = 3, per: Optional[int] = None,
@@ -546,6 +554,32 @@ EXERCISE_CHECKS = tuple(c for c in CHECKS if c is not fairness)
 
 #: The GIL switch interval during a check (CPython's default is 5 ms).
 SWITCH_INTERVAL = 1e-6
+
+
+_UNLOCKS = frozenset({"release", "__exit__"})
+
+
+def _yield_on_unlock(frame: Any, event: str, arg: Any) -> None:
+    if event == "c_return" and getattr(arg, "__name__", "") in _UNLOCKS:
+        time.sleep(0)  # hand the GIL over right after a lock was released
+
+
+@contextlib.contextmanager
+def _yield_after_unlock() -> Iterator[None]:
+    """In the threads started inside this block, give up the GIL right after every lock release.
+
+    Frequent switches make a race between two critical sections likely; this makes it near
+    certain: a thread that leaves one critical section (``with cond:`` ends, or ``release()``)
+    lets the others run before it enters the next, which is exactly the moment a receive split
+    over two sections is wrong. A correct channel, which does the whole receive in one section,
+    has no such moment and is not affected. (It uses ``threading.setprofile``, which sees every
+    call; the check runs a few times slower.)
+    """
+    threading.setprofile(_yield_on_unlock)
+    try:
+        yield
+    finally:
+        threading.setprofile(None)
 
 
 @contextlib.contextmanager

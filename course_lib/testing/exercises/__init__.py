@@ -12,6 +12,8 @@
 ``c04_locks``       ``check_mutual_exclusion``, ``check_numba_lock``, ``check_queue``,
                     ``check_numba_queue``, ``check_treiber``, ``check_padded_stats``,
                     ``check_choices``
+``c05_simd``        ``check_vectorised_dot``, ``check_pick_variant``, ``check_masked_sum``,
+                    ``check_asm_reading``
 ==================  ====================================================================
 
 A hidden test cell imports from its chapter's module only: ``from

@@ -119,6 +119,35 @@ def check_parallel_structure(fn, name: str, data_arg: int | None = None) -> None
                              "as np.bincount) and the prange only copies or combines the result. "
                              f"Make the loop over `{arg}` itself the prange (or a prange over "
                              "chunks of it)")
+    for cres in overloads.values():
+        diag = cres.metadata["parfor_diagnostics"]
+        trips = [_constant_trip_count(diag.func_ir, p) for p in diag.get_parfors() if _is_user_prange(p)]
+        if trips and all(t is not None and t < 2 for t in trips):
+            short = max(trips)
+            raise AssertionError(
+                f"{name}'s prange loop has {short} iteration{'s' * (short != 1)}, so one thread "
+                "does all of its work: split the data itself over the prange "
+                "(`for i in prange(len(x))`, or a prange over several chunks)")
+
+
+def _constant_trip_count(func_ir, parfor) -> int | None:
+    """The outer loop's iteration count when it is a constant (``prange(1)``), else None."""
+    from numba.core import ir
+
+    nest = parfor.loop_nests[0]
+    values = []
+    for bound in (nest.start, nest.stop):
+        if isinstance(bound, int):
+            values.append(bound)
+            continue
+        try:
+            definition = func_ir.get_definition(bound)
+        except Exception:  # not a single definition: not a constant
+            return None
+        if not isinstance(definition, ir.Const) or not isinstance(definition.value, int):
+            return None
+        values.append(definition.value)
+    return max(0, values[1] - values[0])
 
 
 def _is_user_prange(parfor) -> bool:
@@ -296,15 +325,16 @@ def parallel_gain(call, reference, threads: int | None = None) -> tuple[float, f
 
 
 def check_work_is_split(call, reference, name: str) -> bool:
-    """Assert that ``call()`` gains from more threads about as much as a known-parallel ``reference()``.
+    """Measure whether ``call()`` gains from more threads about as much as a known-parallel
+    ``reference()``, and say so on stdout. It never fails an answer.
 
-    Both run on 1 thread and on all threads, interleaved (best of 6 runs each); up to 5 attempts.
-    The learner's speedup must reach half of the reference's gain (``1 + (s_ref - 1) / 2``) in
-    one attempt; it fails only if at least two attempts, in which the reference gained 1.5x or
-    more, saw it fall short, and none succeeded. A serial answer never succeeds; a correct one
-    needs a single attempt that bursts of load from other programs left alone. If no attempt
-    could be judged, the machine was too busy and the check passes on structure alone (see
-    :func:`check_parallel_structure`).
+    Both run on 1 thread and on all threads, interleaved (best of 6 runs each); up to 5 attempts,
+    stopping at the first where the learner's speedup reaches half of the reference's gain
+    (``1 + (s_ref - 1) / 2``). What is graded is the structure (:func:`check_parallel_structure`:
+    a prange over the data, of more than one iteration, without a data race), because a
+    stopwatch on a shared machine cannot be trusted with a grade: under ``make soak``, with one
+    core kept busy, correct answers fell short of half the reference's gain in 7 of 40 gradings.
+    The figures are printed either way, so the learner sees what their machine measured.
 
     Args:
         call: zero-argument callable running the learner's function on a large input.
@@ -312,34 +342,29 @@ def check_work_is_split(call, reference, name: str) -> bool:
         name: how to name the function in messages.
 
     Returns:
-        True if the gain was judged (and was good enough); False if it could not be judged
-        (one core, or a machine too busy for even the reference to gain).
-
-    Raises:
-        AssertionError: if the learner's function does not get faster with more threads.
+        True if an attempt showed the gain; False if none did, or it could not be measured (one
+        core).
     """
     threads = min(_usable(), _numba_threads())
     if threads < 2:
-        return False  # one core: correctness is all that can be graded
+        print(f"note: one usable core or numba thread here, so {name}'s speedup cannot be "
+              "measured; its prange structure was checked")
+        return False
     call(), reference()  # warm up: compilation, thread start-up
     attempts = []  # (learner's speedup, reference's speedup) per attempt
     for _ in range(5):
         mine, ref = parallel_gain(call, reference, threads)
         attempts.append((mine, ref))
         if ref >= 1.5 and mine >= 1 + (ref - 1) / 2:
+            print(f"{name} ran {mine:.2f}x faster on {threads} threads than on 1 (a parallel "
+                  f"reference: {ref:.2f}x)")
             return True
-    judged = [(m, r) for m, r in attempts if r >= 1.5]  # the others were too busy to say
     figures = "; ".join(f"{m:.2f}x vs {r:.2f}x" for m, r in attempts)
-    if len(judged) < 2:
-        print(f"note: the machine was too busy to judge {name}'s speedup on {threads} threads "
-              f"(yours vs a parallel reference, per attempt: {figures}); its prange structure "
-              "was checked instead")
-        return False
-    raise AssertionError(
-        f"{name} is barely faster on {threads} threads than on 1: in {len(judged)} attempts where "
-        f"a parallel version of the same work gained 1.5x or more, yours did not reach half its "
-        f"gain (yours vs the reference, per attempt: {figures}). Does the big loop use prange, "
-        "and does each thread get a fair share of the work?")
+    print(f"note: {name} did not show half of a parallel reference's gain on {threads} threads "
+          f"(yours vs the reference, per attempt: {figures}). Not graded: other programs on this "
+          "machine can cause that. If it persists on an idle machine, check that each thread "
+          "gets a fair share of the work (and that the loop does not allocate large arrays).")
+    return False
 
 
 def _best_time(call, repeats: int = 3) -> float:

@@ -216,21 +216,26 @@ def check_padded_stats(make_stats: Callable[[int], np.ndarray], threads: int = 2
                        n: int = 2_000_000, min_ratio: float = 1.2, rounds: int = 3) -> float:
     """Check a per-thread statistics layout: row ``t`` = thread ``t``, columns count, total.
 
-    Layout (always): a C-contiguous 2-D int64 array with one row per thread, rows at least
-    64 bytes apart (one cache line; 128 is better), the first row on a 64-byte boundary.
-    Speed (only when two threads can run on different physical cores, and only when the threads really ran side by side: on the
-    padded layout they took at most 1.5x one thread's time): in the same run, threads updating
-    their rows must go ``min_ratio`` times faster than with rows 16 bytes apart (unpadded).
+    Graded: the layout. A C-contiguous 2-D int64 array with one row per thread, rows at least
+    64 bytes apart (one cache line; 128 is better), the first row on a 64-byte boundary, all
+    zero. That is what removes false sharing, and it can be checked on any machine.
+
+    Measured and printed, not graded: in the same run, threads updating their rows compared with
+    rows 16 bytes apart (unpadded), when two threads can run on different physical cores. A
+    shared machine decides that figure as much as the layout does: under ``make soak`` (one
+    core kept busy) correct layouts measured 0.93x to 1.18x in 27 of 40 gradings, so the ratio
+    is feedback. Below ``min_ratio`` the message says what may be wrong.
 
     Args:
         make_stats: ``make_stats(threads) -> array`` (the learner's function).
         threads, n: threads and updates per thread in the timing.
-        min_ratio: lenient bound on unpadded time / padded time.
+        min_ratio: below this unpadded / padded ratio, the printed note says the measurement
+            did not show the effect.
         rounds: interleaved timing rounds (median).
     Returns:
         The measured ratio (``nan`` when only the layout was checked).
     Raises:
-        AssertionError: a bad layout, or no speedup over the unpadded layout.
+        AssertionError: a bad layout (naming what is wrong with it).
     Example:
         >>> from course_lib.locks.padding import padded_slots
         >>> def make(t): return padded_slots(t * 16, np.int64, 8)[0].reshape(t, 16)
@@ -270,13 +275,17 @@ def check_padded_stats(make_stats: Callable[[int], np.ndarray], threads: int = 2
         times[r, 0] = _stats_time(bad, threads, n)
         times[r, 1] = _stats_time(make_stats(threads), threads, n)
         times[r, 2] = _stats_time(make_stats(threads), 1, n)
-    if np.median(times[:, 1]) > 1.5 * np.median(times[:, 2]):
-        return float("nan")  # the threads did not run side by side (busy machine): layout only
     ratio = float(np.median(times[:, 0]) / np.median(times[:, 1]))
-    if ratio < min_ratio:
-        raise AssertionError(f"the padded layout ran only {ratio:.2f}x faster than rows 16 bytes "
-                             f"apart (expected at least {min_ratio}x); a busy machine can do "
-                             "this, so run the cell again; if it persists check the layout")
+    side_by_side = np.median(times[:, 1]) <= 1.5 * np.median(times[:, 2])
+    if ratio >= min_ratio:
+        print(f"the layout is right, and padded rows ran {ratio:.2f}x faster than rows 16 bytes "
+              f"apart ({threads} threads)")
+    else:
+        print(f"note: the layout is right (that is what is graded); padded rows ran {ratio:.2f}x as "
+              f"fast as rows 16 bytes apart in this run, less than the {min_ratio}x false sharing "
+              "usually costs. " + ("The threads did not run side by side (a busy machine): "
+                                   "run the cell again when it is idle." if not side_by_side else
+                                   "Another program may have shared the cores; run it again."))
     return ratio
 
 
