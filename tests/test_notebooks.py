@@ -74,3 +74,9 @@ def test_solution_runs_headless_without_errors_or_stderr(chapter):
     for path in sorted((ROOT / "solutions" / chapter).glob("*.ipynb")):
         nb = execute(path)
         assert problems(nb) == []
+        # nbgrader reads a number displayed by a test cell as partial credit (and fails the whole
+        # notebook when it exceeds the cell's points): a graded cell must not end in a value.
+        shown = [cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells
+                 if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+                 and any(o.output_type == "execute_result" for o in cell.get("outputs", []))]
+        assert shown == [], f"graded cells that display a value (assign it to _): {shown}"
