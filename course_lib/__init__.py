@@ -42,6 +42,14 @@ The index, chapter by chapter
     ``simd.snippet``: compiling a learner's C; ``simd.tuning``: -O levels, -march=native,
     restrict, LTO and PGO, measured).
     Checkers: ``testing.exercises.c05_simd``.
+``c06_memory``: caches, bandwidth, layout, allocation and NUMA
+    ``memory`` (``memory.latency``: the pointer-chase staircase and the cache sizes read off
+    it; ``memory.stream``: STREAM in numba, C with threads and non-temporal stores, NumPy and
+    memcpy; ``memory.roofline``; ``memory.layout``: AoS/SoA, traversal order, blocked
+    transpose, strides; ``memory.prefetch``; ``memory.alloc``: page faults and first touch;
+    ``memory.arena``: bump arena and pool for numba ``nogil`` code; ``memory.numa`` and
+    ``memory.affinity``: nodes, page placement, pinning, scheduling noise).
+    Checkers: ``testing.exercises.c06_memory``.
 
 Shared by every chapter: ``config`` (every ``COURSE_*`` setting); ``testing`` (the harness that
 bounds a learner's call: ``call_with_timeout``, ``join_all``; ``testing.delegation``: an answer
@@ -57,7 +65,7 @@ The names learners type keep working: ``from course_lib import bench, machine, r
 padding, work`` (and ``stats``, ``amdahl``, ``plots``, ``widgets``, ``timeline``, ``par_demos``,
 ``grading``, ``lab``) import the modules above under their full names; each short name is the
 same module object, not a copy. ``channel``, ``par``, ``atomics``, ``locks`` and ``queues`` are
-the subpackages themselves, and so is ``simd``. Submodules are imported on demand, so
+the subpackages themselves, and so are ``simd`` and ``memory``. Submodules are imported on demand, so
 ``import course_lib`` is cheap.
 """
 from __future__ import annotations

@@ -12,6 +12,11 @@ from the headers). After ``pip install -e .`` this package holds the compiled mo
 ``course_lib._c._lockq``    a mutex + condition-variable queue that the ring is raced against
 ``course_lib._c._simd``     SIMD kernels (scalar C to AVX-512 / NEON), CPU features, FMA peak,
                             used by ``simd.features``, ``simd.kernels``, ``simd.peak``
+``course_lib._c._memory``   pointer chase, STREAM with threads, non-temporal stores, software
+                            prefetch, used by ``memory.latency``, ``memory.stream``,
+                            ``memory.prefetch``
+``course_lib._c._numa``     the NUMA node of each page (``move_pages``), the CPU a thread runs
+                            on, used by ``memory.numa`` and ``memory.affinity``
 ========================  =================================================================
 
 Every C file starts with what it implements, its sources, and its threads-and-ordering argument.

@@ -79,6 +79,9 @@ MODULES: tuple[Module, ...] = (
     Module("lockq", link_args=("-pthread",), notes="a mutex + condvar queue to race the ring (c02)"),
     Module("simd", sources=("simd.c", "simd_x86.c", "simd_arm.c"),
            notes="SIMD kernels written three ways, feature detection, FMA peak (c05)"),
+    Module("memory", link_args=("-pthread",),
+           notes="pointer chasing, STREAM kernels with threads, non-temporal stores, software prefetch (c06)"),
+    Module("numa", notes="page placement (move_pages), the CPU a thread runs on (c06)"),
 )
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
