@@ -10,6 +10,9 @@
    from the curve alone, next to the caches that ``describe()`` reports; the C and numba chases
    at a few sizes (the latency is the hardware's: they should agree).
 3. Software prefetch (``memory.prefetch``): a random and a sequential gather by distance.
+4. Layout (``memory.layout``): AoS vs SoA drift, and the naive vs blocked transpose, as ratios
+   of times taken in interleaved rounds of this run; the arena against ``np.empty`` for scratch
+   past glibc's mmap threshold (``memory.arena``).
 
 Run with ``python -m benchmarks memory`` (``COURSE_QUICK=1`` for a quick run).
 """
@@ -17,8 +20,13 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
+
 from course_lib.config import pick
 from course_lib.measure.machine import describe, format_bytes
+
+from course_lib.measure.bench import interleave
+from course_lib.memory import arena, layout
 
 latency = importlib.import_module("course_lib.memory.latency")
 prefetch = importlib.import_module("course_lib.memory.prefetch")
@@ -71,3 +79,24 @@ def run() -> None:
 
     print("\n-- software prefetch")
     print(prefetch.prefetch_sweep())
+
+    print("\n-- layout (ratios of medians, interleaved rounds)")
+    n = pick(2_000_000, 200_000)
+    p = layout.particles(n)
+    soa = layout.to_soa(p)
+    cols = [soa[f] for f in ("x", "y", "z", "vx", "vy", "vz")]
+    aos, fast = interleave([("AoS", lambda: layout.drift_aos(p, 1e-9)),
+                            ("SoA", lambda: layout.drift_soa(*cols, 1e-9))], budget=pick(2.0, 0.5))
+    print(f"drift of {n:,} particles: AoS {aos.median / n * 1e9:.2f} ns, SoA {fast.median / n * 1e9:.2f} "
+          f"ns per particle: SoA {aos.median / fast.median:.2f}x")
+    size = pick(4096, 1024)
+    a = np.random.default_rng(0).random((size, size))
+    out = a.copy()
+    plain, tiled = interleave([("naive", lambda: layout.transpose_naive(a, out)),
+                               ("blocked", lambda: layout.transpose_blocked(a, out, 32))],
+                              budget=pick(2.0, 0.5))
+    print(f"transpose {size}x{size} float64: naive {plain.median * 1e3:.1f} ms, blocked(32) "
+          f"{tiled.median * 1e3:.1f} ms: {plain.median / tiled.median:.2f}x")
+    for r in arena.scratch_sweep(widths=(1 << 10, 1 << 22)):
+        print(f"scratch {r['bytes'] >> 10:,} KiB per row: np.empty {r['empty_ns']:.3f} ns/element, "
+              f"arena {r['arena_ns']:.3f}: {r['ratio']:.1f}x")
