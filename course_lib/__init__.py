@@ -50,6 +50,13 @@ The index, chapter by chapter
     ``memory.arena``: bump arena and pool for numba ``nogil`` code; ``memory.numa`` and
     ``memory.affinity``: nodes, page placement, pinning, scheduling noise).
     Checkers: ``testing.exercises.c06_memory``.
+``c07_profiling``: counters, flame graphs and honest benchmarks
+    ``profile`` (``profile.counters``: perf_event_open counters around a call;
+    ``profile.instructions``: deterministic instruction counts and simulated branches under
+    callgrind; ``profile.flame`` and ``profile.perfmap``: sampled flame graphs with numba frames
+    named; ``profile.pyprof``; ``profile.pitfalls`` and ``measure.bench.black_box``;
+    ``profile.threads``: off-CPU time on a timeline; ``profile.hotspot``, ``profile.branches``).
+    Checkers: ``testing.exercises.c07_profiling``.
 
 Shared by every chapter: ``config`` (every ``COURSE_*`` setting); ``testing`` (the harness that
 bounds a learner's call: ``call_with_timeout``, ``join_all``; ``testing.delegation``: an answer
@@ -65,7 +72,7 @@ The names learners type keep working: ``from course_lib import bench, machine, r
 padding, work`` (and ``stats``, ``amdahl``, ``plots``, ``widgets``, ``timeline``, ``par_demos``,
 ``grading``, ``lab``) import the modules above under their full names; each short name is the
 same module object, not a copy. ``channel``, ``par``, ``atomics``, ``locks`` and ``queues`` are
-the subpackages themselves, and so are ``simd`` and ``memory``. Submodules are imported on demand, so
+the subpackages themselves, and so are ``simd``, ``memory`` and ``profile``. Submodules are imported on demand, so
 ``import course_lib`` is cheap.
 """
 from __future__ import annotations

@@ -17,6 +17,9 @@ from the headers). After ``pip install -e .`` this package holds the compiled mo
                             ``memory.prefetch``
 ``course_lib._c._numa``     the NUMA node of each page (``move_pages``), the CPU a thread runs
                             on, used by ``memory.numa`` and ``memory.affinity``
+``course_lib._c._perfev``   perf_event_open counters around a call, and the region marker
+                            callgrind counts in, used by ``profile.counters`` and
+                            ``profile.instructions``
 ========================  =================================================================
 
 Every C file starts with what it implements, its sources, and its threads-and-ordering argument.

@@ -82,6 +82,7 @@ MODULES: tuple[Module, ...] = (
     Module("memory", link_args=("-pthread",),
            notes="pointer chasing, STREAM kernels with threads, non-temporal stores, software prefetch (c06)"),
     Module("numa", notes="page placement (move_pages), the CPU a thread runs on (c06)"),
+    Module("perfev", notes="perf_event_open: hardware and software counters around a call (c07)"),
 )
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)

@@ -42,7 +42,7 @@ from course_lib.measure.amdahl import fit_serial_fraction
 from course_lib.measure.stats import Outliers, bootstrap_ci, format_seconds, tukey_outliers
 
 __all__ = ["Measurement", "Comparison", "Scaling", "measure", "compare", "interleave", "scaling",
-           "harness_overhead"]
+           "harness_overhead", "black_box"]
 
 _clock = time.perf_counter
 
@@ -537,3 +537,78 @@ def harness_overhead(budget: float = 0.2) -> Measurement:
         the cost of a Python call plus the loop around it).
     """
     return measure(lambda: None, budget=budget, label="empty call (harness floor)")
+
+
+# --------------------------------------------------------------------------------------------
+# An optimisation barrier
+
+import threading as _threading  # noqa: E402  (only the barrier below needs it)
+
+
+class _BlackBox:
+    """``black_box(x)`` returns ``x``, and keeps the compiler from using what it knows about it.
+
+    Use it where a benchmark's result would otherwise be unused (the compiler may delete the
+    loop that computes it: ``black_box(total)``), or where an input is known at compile time
+    (the compiler may compute the answer once, while compiling: ``f(black_box(42))``).
+
+    In Python it is a plain identity. Inside numba-compiled code it becomes an empty inline
+    assembly statement that is handed the address of a stack slot holding ``x`` and declared to
+    read and write any memory: LLVM must compute ``x``, store it, and load it back afterwards,
+    as if unknown code had used and changed it. That costs a store and a load, nothing more.
+    It is Rust's ``std::hint::black_box`` (and Google Benchmark's ``DoNotOptimize``). numba
+    learns about it lazily, through the ``_numba_type_`` hook that ``numba.typeof`` consults,
+    so importing this module does not import numba.
+
+    Example:
+        >>> black_box([1, 2]) == [1, 2]
+        True
+    """
+
+    _numba_function_type = None
+    _lock = _threading.Lock()
+
+    def __call__(self, x):
+        return x
+
+    def __repr__(self) -> str:
+        return "<black_box: identity, opaque to the optimiser>"
+
+    @property
+    def _numba_type_(self):
+        with _BlackBox._lock:
+            if _BlackBox._numba_function_type is None:
+                _BlackBox._numba_function_type = _numba_black_box_type()
+            return _BlackBox._numba_function_type
+
+
+def _numba_black_box_type():
+    """Build the numba function type of black_box: an intrinsic that emits the barrier."""
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.core.extending import _Intrinsic
+    from numba.core.imputils import impl_ret_borrowed
+    from numba.core.typing.templates import infer, make_intrinsic_template
+
+    def black_box(typingctx, x):
+        def codegen(context, builder, signature, args):
+            (value,) = args
+            slot = cgutils.alloca_once(builder, value.type)  # a stack slot the asm may touch
+            builder.store(value, slot)
+            barrier = ir.InlineAsm(ir.FunctionType(ir.VoidType(), [slot.type]), "",
+                                   "r,~{memory}", side_effect=True)
+            builder.call(barrier, [slot])
+            out = builder.load(slot)
+            return impl_ret_borrowed(context, builder, signature.return_type, out)
+
+        return x(x), codegen
+
+    handle = _Intrinsic("black_box", black_box)
+    template = make_intrinsic_template(handle, black_box, "black_box", prefer_literal=False,
+                                       kwargs={})
+    infer(template)
+    return types.Function(template)
+
+
+#: An identity function that the optimiser cannot see through (see :class:`_BlackBox`).
+black_box = _BlackBox()
