@@ -83,6 +83,9 @@ MODULES: tuple[Module, ...] = (
            notes="pointer chasing, STREAM kernels with threads, non-temporal stores, software prefetch (c06)"),
     Module("numa", notes="page placement (move_pages), the CPU a thread runs on (c06)"),
     Module("perfev", notes="perf_event_open: hardware and software counters around a call (c07)"),
+    Module("gemm", sources=("gemm.c", "gemm_x86.c", "gemm_arm.c", "simd.c", "simd_x86.c", "simd_arm.c"),
+           link_args=("-pthread",),
+           notes="packed GEMM: BLIS-style loops, a micro-kernel per ISA, threads (c08)"),
 )
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)

@@ -355,7 +355,10 @@ def _is_dispatcher(obj) -> bool:
         from numba.core.dispatcher import Dispatcher
     except ImportError:  # pragma: no cover - numba is a dependency
         return False
-    return isinstance(obj, Dispatcher)
+    try:
+        return isinstance(obj, Dispatcher)
+    except ReferenceError:  # a weak proxy whose object is gone (the gc lists those too)
+        return False
 
 
 def _reset_after_fork() -> None:
@@ -434,7 +437,13 @@ def register_all() -> list[Entry]:
     Returns:
         The entries written now.
     """
-    found = [o for o in gc.get_objects() if _is_dispatcher(o) and getattr(o, "overloads", None)]
+    found = []
+    for o in gc.get_objects():
+        try:
+            if _is_dispatcher(o) and getattr(o, "overloads", None):
+                found.append(o)
+        except ReferenceError:
+            continue
     return _write(found)
 
 
