@@ -195,6 +195,27 @@ def test_dispatch_follows_the_ceiling():
     assert cgemm.microkernel_shape(np.float32) == cgemm.microkernel_shape(np.float32, best)
 
 
+def test_dispatch_follows_course_simd_max(monkeypatch):
+    monkeypatch.setenv(features.ENV, "vecext")
+    assert cgemm.microkernel_shape(np.float32) == cgemm.microkernel_shape(np.float32, "vecext")
+    a, b = _operands(10, 11, 12, np.float32)
+    _assert_close(matmul_c(a, b), a, b)
+    if RUNNABLE["avx2"] == "":
+        with pytest.raises(SimdUnavailable, match="ceiling"):
+            matmul_c(a, b, variant="avx2")
+
+
+def test_calls_from_several_python_threads_at_once():
+    """cffi releases the GIL: concurrent calls run together, each with its own buffers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = [_operands(90 + i, 70, 80 - i, np.float64, seed=i) for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda ab: matmul_c(*ab, threads=2), cases))
+    for (a, b), c in zip(cases, results):
+        _assert_close(c, a, b)
+
+
 def test_microkernel_shapes_are_whole_vectors():
     for v in features.available():
         for dtype, bits in ((np.float64, 64), (np.float32, 32)):
@@ -213,9 +234,10 @@ def test_tile_sizes_follow_the_caches():
             t = tile_sizes(dtype, v, machine)
             assert isinstance(t, Tiles) and (t.mr, t.nr) == cgemm.microkernel_shape(dtype, v)
             assert t.mc % t.mr == 0 and t.nc % t.nr == 0 and t.kc % 8 == 0
-            assert (t.mr + t.nr) * t.kc * size <= machine.l1d_bytes  # B and A slivers: L1
-            assert t.mc * t.kc * size <= machine.l2_bytes // 2        # A block: half of L2
-            assert t.kc * t.nc * size <= machine.l3_bytes // 2        # B panel: L3
+            assert t.nr * t.kc * size <= machine.l1d_bytes         # the B sliver: L1
+            assert t.mc * t.kc * size <= machine.l2_bytes // 2     # the A block: half of L2
+            assert t.mc >= 4 * t.mr
+            assert t.kc * t.nc * size <= machine.l3_bytes // 2     # the B panel: L3
     small = tile_sizes(np.float64, "scalar", SimpleNamespace(l1d_bytes=16 << 10, l2_bytes=256 << 10,
                                                              l3_bytes=None))
     big = tile_sizes(np.float64, "scalar", machine)

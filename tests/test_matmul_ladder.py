@@ -13,7 +13,7 @@ from course_lib.matmul import (MR, NR, PAD, PARALLEL, RUNGS, Blocking, BlockSize
                                blocked, blocking, check_operands, error_bound, flops, gflops,
                                ladder_table, max_error_ratio, microkernel, naive, packed,
                                parallel_pool, parallel_prange, parallel_queue, reordered,
-                               row_blocks, tile_grid)
+                               row_blocks, scaling_table, tile_grid)
 from course_lib.matmul import measure as mmeasure
 
 DTYPES = [np.float32, np.float64]
@@ -350,3 +350,25 @@ def test_blas_info_and_the_fallback_without_threadpoolctl(monkeypatch):
         warnings.simplefilter("ignore")
         t = ladder_table(16, rungs=["reordered"], budget=0.05, peak=1.0)
     assert any("threadpoolctl is not installed" in note for note in t.notes)
+
+
+def test_scaling_table_relates_every_variant_to_its_own_one_thread_time():
+    s = scaling_table(48, threads=[2], variants=["queue", "prange", "numpy"], budget=0.1)
+    assert [(r.name, r.threads) for r in s.rows] == [
+        ("queue", 1), ("queue", 2), ("prange", 1), ("prange", 2), ("numpy", 1), ("numpy", 2)]
+    for r in s.rows:
+        assert r.gflops > 0 and r.efficiency == pytest.approx(r.speedup / r.threads)
+    assert s.row("queue", 1).speedup == pytest.approx(1.0)
+    assert "speedup" in str(s)
+    with pytest.raises(KeyError):
+        s.row("queue", 3)
+    with pytest.raises(ValueError, match="unknown variant 'naive'"):
+        scaling_table(16, threads=[1], variants=["naive"], budget=0.05)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = s.plot()
+    assert len(ax.lines) == 4                              # ideal + one per variant
+    import matplotlib.pyplot as plt
+
+    plt.close(ax.figure)

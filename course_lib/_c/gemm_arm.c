@@ -92,4 +92,5 @@ static void ukr_neon_f32(int64_t kc, const float *restrict a, const float *restr
 
 /* ================================================================================= the row */
 const gemm_kernels gemm_kernels_neon = {8, 6, ukr_neon_f64, 8, 12, ukr_neon_f32};
+_Static_assert(8 * 12 <= GEMM_MAX_TILE, "the scratch tile must hold the largest micro-tile");
 #endif /* GEMM_ON_ARM64 */

@@ -29,7 +29,8 @@
 
 /* ------------------------------------------------------------------------ the micro-kernel */
 /* One call computes an mr x nr tile of C from kc steps:
- *     C_tile (+)= sum over p < kc of  a[p * mr + (0 .. mr-1)]  (outer product)  b[p * nr + (0 .. nr-1)]
+ *     C_tile (+)= sum over p < kc of the outer product of
+ *                 a[p * mr + (0 .. mr-1)]  and  b[p * nr + (0 .. nr-1)]
  * a: a packed sliver of A, mr values per step (a column of the tile's rows);
  * b: a packed sliver of B, nr values per step (a row of the tile's columns);
  * c: the tile, column-major: element (i, j) at c[i + j * ldc] (rows contiguous: the vector

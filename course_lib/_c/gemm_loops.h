@@ -63,24 +63,6 @@ static void G(pack)(int w, int64_t len, int64_t kc, const GEMM_T *src, int64_t r
     }
 }
 
-/* Ask for the cache lines of a rows x kc block of a source matrix (laid out as for pack) that
- * will be packed next, so that they arrive while the micro-kernel works on the current one.
- * Only for the two common layouts: rows contiguous along k (cs == 1) or columns (rs == 1). */
-static void G(prefetch_block)(const GEMM_T *src, int64_t rows, int64_t kc, int64_t rs, int64_t cs)
-{
-    const int64_t per_line = GEMM_ALIGN / (int64_t)sizeof(GEMM_T);
-    if (cs == 1) {
-        for (int64_t r = 0; r < rows; ++r)
-            for (int64_t p = 0; p < kc; p += per_line)
-                __builtin_prefetch(src + r * rs + p);
-    } else if (rs == 1) {
-        for (int64_t p = 0; p < kc; ++p) {
-            __builtin_prefetch(src + p * cs);
-            __builtin_prefetch(src + p * cs + rows - 1);
-        }
-    }
-}
-
 /* Write the valid rows x cols corner of a scratch tile (column-major, leading dimension mr)
  * into C with its own strides: stored (beta = 0) or added (beta = 1). */
 static void G(unpack_tile)(const GEMM_T *t, int mr, int rows, int cols, GEMM_T *c, int64_t rsc,
@@ -94,9 +76,8 @@ static void G(unpack_tile)(const GEMM_T *t, int mr, int rows, int cols, GEMM_T *
 }
 
 /* Sliver js of the B panel (nr columns) against every mr-sliver of the current A block: the
- * macro-kernel's loop 1 for one pass of loop 2. With pack_a, each A sliver is packed right
- * before its first use (in the first pass over the block), so that reading A from memory
- * overlaps with the arithmetic on the slivers before it. */
+ * macro-kernel's loop 1 for one pass of loop 2. With pack_a (the first pass over the block),
+ * each A sliver is packed right before its first use. */
 static void G(sweep)(const G(job) *j, GEMM_T *abuf, GEMM_T *scratch, int64_t ic, int64_t mc,
                      int64_t pc, int64_t kc, int64_t jc, int64_t nc, int64_t js, int pack_a,
                      int beta)
@@ -108,12 +89,8 @@ static void G(sweep)(const G(job) *j, GEMM_T *abuf, GEMM_T *scratch, int64_t ic,
     for (int64_t ir = 0; ir < mc; ir += mr) {                      /* loop 1: MR rows */
         const int rows = mc - ir < mr ? (int)(mc - ir) : mr;
         GEMM_T *as = abuf + ir * kc;
-        if (pack_a) {
+        if (pack_a)
             G(pack)(mr, rows, kc, j->a + (ic + ir) * j->rsa + pc * j->csa, j->rsa, j->csa, as);
-            if (PF_NEXT && ir + mr < mc)
-                G(prefetch_block)(j->a + (ic + ir + mr) * j->rsa + pc * j->csa,
-                                  mc - ir - mr < mr ? mc - ir - mr : mr, kc, j->rsa, j->csa);
-        }
         GEMM_T *ct = j->c + (ic + ir) * j->rsc + (jc + jr) * j->csc;
         if (rows == mr && cols == nr && j->rsc == 1) {
             j->ukr(kc, as, bs, ct, j->csc, beta);                  /* the micro-kernel */
@@ -126,15 +103,11 @@ static void G(sweep)(const G(job) *j, GEMM_T *abuf, GEMM_T *scratch, int64_t ic,
 }
 
 /* Pack sliver js of the B panel (kc x nr, zero-padded past the panel's nc columns). */
-static void G(pack_b)(const G(job) *j, int64_t pc, int64_t kc, int64_t jc, int64_t nc, int64_t js,
-                      int64_t js_end)
+static void G(pack_b)(const G(job) *j, int64_t pc, int64_t kc, int64_t jc, int64_t nc, int64_t js)
 {
     const int64_t c0 = js * j->nr, cols = nc - c0 < j->nr ? nc - c0 : j->nr;
     G(pack)(j->nr, cols, kc, j->b + pc * j->rsb + (jc + c0) * j->csb, j->csb, j->rsb,
             j->bpanel + c0 * kc);
-    if (PF_NEXT && js + 1 < js_end) /* the next sliver this thread packs */
-        G(prefetch_block)(j->b + pc * j->rsb + (jc + c0 + j->nr) * j->csb,
-                          nc - c0 - j->nr < j->nr ? nc - c0 - j->nr : j->nr, kc, j->csb, j->rsb);
 }
 
 /* Thread t's part of the work. Every thread runs the jc and pc loops; the rows of C are split
@@ -142,9 +115,8 @@ static void G(pack_b)(const G(job) *j, int64_t pc, int64_t kc, int64_t jc, int64
  * B panel are split for packing: thread t packs slivers [s0, s1) of it. In its first A block
  * of a panel, a thread packs and uses its own B slivers first, then waits for the others at a
  * barrier (after which the whole panel is packed) and goes on with their slivers; a second
- * barrier at the end of the panel keeps it alive until every thread is done with it. The
- * packing is thus woven into the arithmetic (each sliver packed right before it is first
- * used), instead of being a phase of its own that waits on memory. */
+ * barrier at the end of the panel keeps it alive until every thread is done with it. So each
+ * sliver, of A or of B, is packed right before it is first used, not in a phase of its own. */
 static void G(work)(void *arg, int t)
 {
     G(job) *j = arg;
@@ -177,7 +149,7 @@ static void G(work)(void *arg, int t)
             const int beta = j->accumulate || pc > 0;
             if (i_lo >= i_hi) { /* no rows (cannot happen with threads_for, but be safe) */
                 for (int64_t js = s0; js < s1; ++js)
-                    G(pack_b)(j, pc, kc, jc, nc, js, s1);
+                    G(pack_b)(j, pc, kc, jc, nc, js);
                 team_barrier(&j->team);
             }
             for (int64_t ic = i_lo; ic < i_hi; ic += j->mc) {      /* loop 3: MC rows */
@@ -185,7 +157,7 @@ static void G(work)(void *arg, int t)
                 int pack_a = 1;
                 if (ic == i_lo) {
                     for (int64_t js = s0; js < s1; ++js, pack_a = 0) {   /* loop 2, own slivers */
-                        G(pack_b)(j, pc, kc, jc, nc, js, s1);
+                        G(pack_b)(j, pc, kc, jc, nc, js);
                         G(sweep)(j, abuf, scratch, ic, mc, pc, kc, jc, nc, js, pack_a, beta);
                     }
                     team_barrier(&j->team); /* the whole panel is packed */

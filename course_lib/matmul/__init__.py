@@ -24,7 +24,9 @@ module                      what is in it
                             queue on an atomic counter (:data:`PARALLEL`)
 ``measure``                 GFLOP/s (:func:`gflops`), the whole ladder against NumPy's BLAS on
                             the same thread count in one interleaved run
-                            (:func:`ladder_table`), and which BLAS that is (:func:`blas_info`)
+                            (:func:`ladder_table`), each parallel rung's speedup over its own
+                            one-thread time (:func:`scaling_table`), and which BLAS NumPy
+                            uses (:func:`blas_info`)
 ``cgemm``                   the same Goto/BLIS algorithm in C with SIMD intrinsics, dispatched
                             at run time (``matmul_c(a, b, out=None, *, variant=None,
                             threads=1, tiles=None)``, ``tile_sizes(dtype, ...)``); imported on
@@ -58,8 +60,9 @@ from course_lib.matmul.common import (FLOAT_DTYPES, check_operands, error_bound,
 from course_lib.matmul.ladder import (MR, NR, PAD, RUNGS, Blocking, BlockSizes, block_sizes,
                                       blocked, blocking, gemm_block, microkernel, naive, packed,
                                       panel_sizes, reordered)
-from course_lib.matmul.measure import (NAIVE_MAX_N, BlasInfo, LadderRow, LadderTable, blas_info,
-                                       blas_threads, gflops, ladder_table)
+from course_lib.matmul.measure import (NAIVE_MAX_N, BlasInfo, LadderRow, LadderTable, ScalingRow,
+                                       ScalingTable, blas_info, blas_threads, gflops,
+                                       ladder_table, scaling_table)
 from course_lib.matmul.parallel import (PARALLEL, parallel_pool, parallel_prange, parallel_queue,
                                         row_blocks, tile_grid)
 
@@ -72,8 +75,8 @@ __all__ = [
     # parallel
     "parallel_prange", "parallel_pool", "parallel_queue", "PARALLEL", "tile_grid", "row_blocks",
     # measure
-    "gflops", "ladder_table", "LadderTable", "LadderRow", "blas_info", "BlasInfo",
-    "blas_threads", "NAIVE_MAX_N",
+    "gflops", "ladder_table", "LadderTable", "LadderRow", "scaling_table", "ScalingTable",
+    "ScalingRow", "blas_info", "BlasInfo", "blas_threads", "NAIVE_MAX_N",
 ]
 
 

@@ -47,7 +47,7 @@ from course_lib.matmul.ladder import RUNGS
 from course_lib.matmul.parallel import PARALLEL
 
 __all__ = ["NAIVE_MAX_N", "BlasInfo", "blas_info", "blas_threads", "gflops", "LadderRow",
-           "LadderTable", "ladder_table"]
+           "LadderTable", "ladder_table", "ScalingRow", "ScalingTable", "scaling_table"]
 
 #: Largest n at which :func:`ladder_table` measures the naive rung by default.
 NAIVE_MAX_N = 256
@@ -426,8 +426,14 @@ def ladder_table(n: int | None = None, dtype=np.float64, threads: int = 1, rungs
 
     # 1. compile every numba rung on a tiny problem, so that no timing includes the JIT
     ta, tb = _operands(8, dt, seed=1)
-    for name, kind, fn in chosen:
-        _bind(fn, ta, tb, np.empty((8, 8), dt), 1 if kind == "numba" else threads)()
+    for name, kind, fn in list(chosen):
+        try:
+            _bind(fn, ta, tb, np.empty((8, 8), dt), 1 if kind == "numba" else threads)()
+        except Exception as e:
+            if kind != "c" or rungs is not None:
+                raise
+            chosen.remove((name, kind, fn))  # the C rung is a guest: the table stands without
+            notes.append(f"C rung unavailable ({type(e).__name__}: {e})")
 
     results: dict[str, tuple[float, bool, str]] = {}
     calls: list[tuple[str, Callable[[], Any]]] = []
@@ -489,3 +495,160 @@ def ladder_table(n: int | None = None, dtype=np.float64, threads: int = 1, rungs
         rows.append(LadderRow(name, kind, t, seconds, g, g / blas_gflops,
                               g / (float(peak) * t) if peak else math.nan, interleaved, note))
     return LadderTable(n, dt.name, threads, tuple(rows), blas, float(peak), tuple(notes))
+
+
+# ----------------------------------------------------------------------------- scaling
+@dataclass(frozen=True)
+class ScalingRow:
+    """One (variant, thread count) of a :class:`ScalingTable`.
+
+    Attributes:
+        name: the parallel rung (``"prange"``, ``"pool"``, ``"queue"``, ``"c"``) or
+            ``"numpy"``. threads: threads it ran on. seconds: median per call.
+        gflops: ``2 n^3 / seconds / 1e9``.
+        speedup: its own one-thread time divided by this time.
+        efficiency: speedup / threads (1.0: every thread fully useful).
+    """
+
+    name: str
+    threads: int
+    seconds: float
+    gflops: float
+    speedup: float
+    efficiency: float
+
+
+@dataclass(frozen=True)
+class ScalingTable:
+    """The parallel rungs on several thread counts, measured in one interleaved run."""
+
+    n: int
+    dtype: str
+    rows: tuple[ScalingRow, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def row(self, name: str, threads: int) -> ScalingRow:
+        """The row of ``name`` on ``threads``. Raises KeyError naming the rows there are."""
+        for r in self.rows:
+            if r.name == name and r.threads == threads:
+                return r
+        raise KeyError(f"no row ({name!r}, {threads}); rows: "
+                       f"{[(r.name, r.threads) for r in self.rows]}")
+
+    def __str__(self) -> str:
+        lines = [f"C = A @ B, n = {self.n}, {self.dtype}: each variant against its own time on "
+                 f"one thread",
+                 f"{'variant':<10}{'threads':>8}{'time':>11}{'GFLOP/s':>9}{'speedup':>9}"
+                 f"{'efficiency':>11}"]
+        for r in self.rows:
+            lines.append(f"{r.name:<10}{r.threads:>8}{r.seconds * 1e3:8.1f} ms{r.gflops:>9.1f}"
+                         f"{r.speedup:>9.2f}{r.efficiency:>11.2f}")
+        lines += [f"note: {x}" for x in self.notes]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(str(self))
+
+    def plot(self, ax=None):
+        """Speedup against threads, one line per variant, and the ideal diagonal. Returns the
+        matplotlib Axes."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
+        names = list(dict.fromkeys(r.name for r in self.rows))
+        most = max(r.threads for r in self.rows)
+        ax.plot([1, most], [1, most], ls="--", color="k", lw=1, label="ideal")
+        for name in names:
+            rs = sorted((r for r in self.rows if r.name == name), key=lambda r: r.threads)
+            ax.plot([r.threads for r in rs], [r.speedup for r in rs], marker="o", label=name)
+        ax.set_xlabel("threads")
+        ax.set_ylabel("speedup over one thread")
+        ax.set_title(f"C = A @ B, n = {self.n}, {self.dtype}")
+        ax.legend(fontsize=8)
+        return ax
+
+
+def scaling_table(n: int | None = None, dtype=np.float64, threads=None, variants=None, *,
+                  budget: float | None = None) -> ScalingTable:
+    """Speedup of every parallel rung (and of NumPy's BLAS) over its own one-thread time.
+
+    All (variant, thread count) pairs are timed in the same interleaved rounds, so that the
+    speedups compare like with like even on a busy machine. BLAS is limited to each thread
+    count in turn (threadpoolctl; without it BLAS is left out, and the notes say why).
+
+    Args:
+        n: matrix size; default 1024 (256 under ``COURSE_QUICK``).
+        dtype: float32 or float64.
+        threads: thread counts; default 1, 2, 4, ... up to ``COURSE_NUM_THREADS`` or the usable
+            cores (1 is always added: speedups are relative to it).
+        variants: names from ``parallel.PARALLEL``, ``"c"`` and ``"numpy"``; default all of
+            them (``"c"`` when it is built).
+        budget: seconds of interleaved sampling in all; default 8 s (1 s under
+            ``COURSE_QUICK``).
+
+    Returns:
+        A :class:`ScalingTable`.
+
+    Raises:
+        ValueError: bad ``n``, thread counts, or an unknown variant. TypeError: bad dtype.
+
+    Example:
+        >>> s = scaling_table(256, threads=[1, 2], variants=["queue"])    # doctest: +SKIP
+        >>> s.row("queue", 2).speedup                                     # doctest: +SKIP
+        1.9
+    """
+    from course_lib.measure.bench import interleave
+
+    n, dt = _check_n(config.pick(1024, 256) if n is None else n), _check_dtype(dtype)
+    budget = float(config.pick(8.0, 1.0) if budget is None else budget)
+    if threads is None:
+        top = config.num_threads()
+        threads = [1] + [2 ** i for i in range(1, 8) if 2 ** i < top] + [top]
+    counts = sorted({1} | {_check_threads(t) for t in threads})
+    notes: list[str] = []
+    if variants is None:
+        names = list(PARALLEL) + (["c"] if _c_rung()[0] is not None else []) + ["numpy"]
+    else:
+        names = list(variants)
+    fns: dict[str, Callable] = {}
+    for name in names:
+        if name in PARALLEL:
+            fns[name] = PARALLEL[name]
+        elif name == "c":
+            fn, why = _c_rung()
+            if fn is None:
+                raise ValueError(why)
+            fns[name] = fn
+        elif name != "numpy":
+            raise ValueError(f"unknown variant {name!r}; choose from "
+                             f"{list(PARALLEL) + ['c', 'numpy']}")
+    tpc = _threadpoolctl()
+    if "numpy" in names and tpc is None:
+        names.remove("numpy")
+        notes.append(_NO_THREADPOOLCTL.format(threads="each count of") + "; BLAS left out")
+    a, b = _operands(n, dt)
+    ta, tb = _operands(8, dt, seed=1)
+    calls = []
+    for name in names:
+        for t in counts:
+            out = np.empty((n, n), dt)
+            if name == "numpy":
+                controller = tpc.ThreadpoolController()
+
+                def call(t=t, out=out, controller=controller):
+                    with controller.limit(limits=t, user_api="blas"):
+                        np.matmul(a, b, out=out)
+            else:
+                _bind(fns[name], ta, tb, np.empty((8, 8), dt), t)()   # compile first
+                call = _bind(fns[name], a, b, out, t)
+            calls.append((f"{name}|{t}", call))
+    times = {m.label: m.median for m in interleave(calls, budget=budget)}
+    work = flops(n, n, n)
+    rows = []
+    for name in names:
+        one = times[f"{name}|1"]
+        for t in counts:
+            sec = times[f"{name}|{t}"]
+            rows.append(ScalingRow(name, t, sec, work / sec / 1e9, one / sec, one / sec / t))
+    return ScalingTable(n, dt.name, tuple(rows), tuple(notes))

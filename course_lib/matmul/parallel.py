@@ -6,24 +6,27 @@ tiles out. Each tile runs :func:`course_lib.matmul.ladder.gemm_block` (the Goto/
 the register micro-kernel, ``nogil``) with packing buffers that belong to the thread.
 
 ==========================  =====================================================================
-:func:`parallel_prange`     numba ``prange`` over blocks of rows (the whole width of C each):
-                            numba cuts the blocks into one equal chunk per thread (a *static*
-                            schedule). Cheapest to start; balanced only when the blocks are.
+:func:`parallel_prange`     numba ``prange`` over blocks of rows (the whole width of C each),
+                            one block per thread (:func:`row_blocks`): a *static* schedule.
+                            Cheapest to start, least packing; balanced only when every thread
+                            gets a core of its own for the whole call.
 :func:`parallel_pool`       chapter 1's work-stealing :class:`~course_lib.par.ThreadPool`: the
                             tiles are a ``par_range`` whose leaves run the ``nogil`` tile kernel;
                             an idle worker steals half of a busy worker's remaining range.
 :func:`parallel_queue`      a *tile queue*: one shared int64 counter, and each thread takes the
                             next tile with an atomic ``fetch_add`` (chapter 3's numba atomics), in
                             a loop, until the counter passes the last tile. Lock-free: a thread
-                            that is descheduled delays no one, and a fast thread simply takes
-                            more tiles (a *dynamic* schedule, OpenMP's ``schedule(dynamic, 1)``).
+                            descheduled mid-tile stops no one else from taking tiles, and a
+                            fast thread simply takes more (a *dynamic* schedule, OpenMP's
+                            ``schedule(dynamic, 1)``).
 ==========================  =====================================================================
 
 Memory (chapter 6): each thread allocates its own packing buffers and is the first to write
 them, so on a NUMA machine their pages land on that thread's node (*first touch*), and no two
-threads ever write the same cache line of a buffer. The tiles of C are at least ``MR x NR``
-elements and, except at the edges, much more, so two threads rarely write the same line of C
-(never at the same time as another thread's tile, except at a tile's edge line).
+threads ever write the same cache line of a buffer. Two tiles of C side by side may share a
+cache line at their common edge (tiles are ``NR`` elements wide, a line holds 8 float64): the
+two threads write different elements of it, which is correct (no data race) and costs a little
+false sharing once per ``kc`` step, nothing next to the tile's work.
 
 Threads and numba's threading layer: ``prange`` runs on numba's own thread pool (OpenMP, TBB
 or the built-in ``workqueue``). ``workqueue`` cannot be entered from two Python threads at once
@@ -155,9 +158,10 @@ def parallel_prange(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     Args:
         a, b, out: as :func:`course_lib.matmul.ladder.naive` (float32/float64, any shapes and
             memory orders).
-        threads: numba threads to use; None: ``COURSE_NUM_THREADS`` or the usable cores.
-            numba cannot start more than ``NUMBA_NUM_THREADS`` (fixed when numba starts,
-            default: all CPUs); a larger request uses that many.
+        threads: numba threads to use; None: numba's current count for this thread
+            (``numba.get_num_threads()``, which ``numba.set_num_threads`` changes), as for any
+            ``prange`` code. numba cannot start more than ``NUMBA_NUM_THREADS`` (fixed when
+            numba starts, default: all CPUs); a larger request uses that many.
         tiles: the micro-kernel's :class:`~course_lib.matmul.ladder.Blocking`; default
             :func:`~course_lib.matmul.ladder.blocking` for the dtype.
 
@@ -174,7 +178,10 @@ def parallel_prange(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         True
     """
     m, k, n, out = check_operands(a, b, out)
-    nthreads = min(_threads(threads), numba.config.NUMBA_NUM_THREADS)
+    if threads is None:
+        nthreads = numba.get_num_threads()
+    else:
+        nthreads = min(_threads(threads), numba.config.NUMBA_NUM_THREADS)
     t = _check_tiles(tiles, a.dtype)
     if out.size == 0:
         return out

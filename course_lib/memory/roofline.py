@@ -144,7 +144,7 @@ def measure_roofline(threads: int | None = None, precision: str = "f64",
         from course_lib.memory.stream import stream
 
         result = stream(threads=range(1, threads + 1), impls=("c",))
-        bandwidth_gbs = result.best("triad")
+        bandwidth_gbs = result.best("triad").gbps
     label = f"({threads} core{'s' if threads > 1 else ''}, {one.variant} {one.precision})"
     return Roofline(one.gflops * threads, float(bandwidth_gbs), label)
 
