@@ -57,6 +57,12 @@ The index, chapter by chapter
     named; ``profile.pyprof``; ``profile.pitfalls`` and ``measure.bench.black_box``;
     ``profile.threads``: off-CPU time on a timeline; ``profile.hotspot``, ``profile.branches``).
     Checkers: ``testing.exercises.c07_profiling``.
+``c08_matmul``: the matrix-multiply capstone
+    ``matmul`` (``matmul.common``: operand checks and error bounds; ``matmul.ladder``: naive,
+    reordered, blocked, packed and micro-kernel rungs in numba; ``matmul.parallel``: tiles over
+    threads by prange, the pool and a lock-free counter; ``matmul.cgemm``: the C packed GEMM with
+    a micro-kernel per ISA; ``matmul.measure``: ladder and scaling tables against BLAS).
+    Checkers: ``testing.exercises.c08_matmul``.
 
 Shared by every chapter: ``config`` (every ``COURSE_*`` setting); ``testing`` (the harness that
 bounds a learner's call: ``call_with_timeout``, ``join_all``; ``testing.delegation``: an answer
@@ -72,7 +78,7 @@ The names learners type keep working: ``from course_lib import bench, machine, r
 padding, work`` (and ``stats``, ``amdahl``, ``plots``, ``widgets``, ``timeline``, ``par_demos``,
 ``grading``, ``lab``) import the modules above under their full names; each short name is the
 same module object, not a copy. ``channel``, ``par``, ``atomics``, ``locks`` and ``queues`` are
-the subpackages themselves, and so are ``simd``, ``memory`` and ``profile``. Submodules are imported on demand, so
+the subpackages themselves, and so are ``simd``, ``memory``, ``profile`` and ``matmul``. Submodules are imported on demand, so
 ``import course_lib`` is cheap.
 """
 from __future__ import annotations

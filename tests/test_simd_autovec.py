@@ -104,3 +104,36 @@ def test_numpy_dispatch_lists_what_numpy_chose():
         pytest.skip("this NumPy has no numpy.lib.introspect.opt_func_info")
     assert {"add", "multiply"} <= {r["function"] for r in rows}
     assert all(r["current"] for r in rows)
+
+
+def test_report_reads_functions_loaded_from_numbas_cache(tmp_path):
+    """numba keeps no assembly for code loaded from its disk cache (cache=True) and returns an
+    empty text with a warning; the report compiles the function again instead."""
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "cached_kernel.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from numba import njit
+
+        @njit(cache=True, fastmath=True)
+        def total(x):
+            s = 0.0
+            for i in range(x.shape[0]):
+                s += x[i]
+            return s
+    """))
+    probe = textwrap.dedent("""
+        import warnings, numpy as np
+        warnings.simplefilter("error")
+        from cached_kernel import total
+        from course_lib.simd import autovec
+        r = autovec.report(total, np.ones(64))
+        print(total.stats.cache_hits.get(total.signatures[0], 0), r.vectorized)
+    """)
+    runs = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    assert runs[1].stdout.split() == ["1", "True"], (runs[0].stdout, runs[1].stdout)

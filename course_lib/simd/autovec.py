@@ -163,6 +163,16 @@ def asm_of(fn: Callable, signature: Any = None) -> str:
         signature = signatures[0]
     elif signature not in signatures:
         raise ValueError(f"{fn.__name__} has no compiled signature {signature}; it has {signatures}")
+    library = getattr(getattr(fn, "overloads", {}).get(signature), "library", None)
+    if getattr(library, "_disable_inspection", False):
+        # Loaded from numba's on-disk cache (cache=True): numba keeps no assembly for it and
+        # would return an empty text. Compile the same function, same options, once more.
+        from numba import jit
+
+        options = {k: v for k, v in fn.targetoptions.items() if k != "cache"}
+        fresh = jit(**options)(fn.py_func)
+        fresh.compile(signature)
+        return fresh.inspect_asm(signature)
     return fn.inspect_asm(signature)
 
 

@@ -14,6 +14,12 @@
                     ``check_choices``
 ``c05_simd``        ``check_vectorised_dot``, ``check_pick_variant``, ``check_masked_sum``,
                     ``check_asm_reading``
+``c06_memory``      ``check_cache_sizes``, ``check_soa``, ``check_blocked_transpose``,
+                    ``check_bump_arena``
+``c07_profiling``   ``check_hot_spot``, ``check_branch_reading``, ``check_scaling_benchmark``,
+                    ``check_pipeline_reading``
+``c08_matmul``      ``check_reordered``, ``check_blocked``, ``check_microkernel``,
+                    ``check_parallel_matmul``
 ==================  ====================================================================
 
 A hidden test cell imports from its chapter's module only: ``from
