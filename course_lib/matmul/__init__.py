@@ -27,6 +27,8 @@ module                      what is in it
                             (:func:`ladder_table`), each parallel rung's speedup over its own
                             one-thread time (:func:`scaling_table`), and which BLAS NumPy
                             uses (:func:`blas_info`)
+``explore``                 sliders for the micro-kernel rung's block sizes, timed live
+                            against the defaults (:func:`explore.tile_explorer`)
 ``cgemm``                   the same Goto/BLIS algorithm in C with SIMD intrinsics, dispatched
                             at run time (``matmul_c(a, b, out=None, *, variant=None,
                             threads=1, tiles=None)``, ``tile_sizes(dtype, ...)``); imported on
