@@ -138,21 +138,6 @@ def blocked_slices(a, b, out, bi, bk, bj):
 
 
 @njit
-def blocked_array_expr(a, b, out, bi, bk, bj):  # right values; a temporary per row update
-    m, k = a.shape
-    n = b.shape[1]
-    out[:, :] = 0.0
-    for jj in range(0, n, bj):
-        j1 = min(jj + bj, n)
-        for kk in range(0, k, bk):
-            for ii in range(0, m, bi):
-                for i in range(ii, min(ii + bi, m)):
-                    crow = out[i, jj:j1]
-                    for p in range(kk, min(kk + bk, k)):
-                        crow += a[i, p] * b[p, jj:j1]
-
-
-@njit
 def blocked_ikj_tiles(a, b, out, bi, bk, bj):
     m, k = a.shape
     n = b.shape[1]
@@ -238,7 +223,6 @@ def test_blocked_accepts(fn, capsys):
     case(unblocked, "steps over tiles", mark=wrong(BLOCKED, "not blocked")),
     case(blocked_no_zero, "set each element to 0", mark=wrong(BLOCKED, "out not zeroed")),
     case(blocked_offsets, "numba traps", mark=wrong(BLOCKED, "offset indexing, not vectorised")),
-    case(blocked_array_expr, "numba traps", mark=wrong(BLOCKED, "a temporary per row update")),
 ])
 def test_blocked_rejects(fn, match):
     with pytest.raises(AssertionError, match=match):
