@@ -355,6 +355,43 @@ class TestStatistics:
         pool.install(lambda: _tree_sum(4))
         assert pool.statistics().timeline == ()
 
+    def test_contention_counters(self):
+        """Parks, wake-ups and futile searches: one per worker, zeroed by a reset."""
+        with par.ThreadPool(3) as p:
+            p.install(lambda: par.par_range(64).with_max_len(1).for_each(
+                lambda i: work_lib.cw_spin(20_000, i)))
+            stats = p.statistics()
+            for counts in (stats.parks, stats.wakeups, stats.futile_searches):
+                assert len(counts) == 3 and all(isinstance(c, int) and c >= 0 for c in counts)
+            # idle workers were woken to steal, and went back to sleep at the end
+            assert sum(stats.wakeups) >= 1 and sum(stats.parks) >= 1
+            time.sleep(0.05)
+            p.reset_statistics()
+            stats = p.statistics()
+            assert stats.parks == stats.wakeups == stats.futile_searches == (0, 0, 0)
+
+    def test_a_search_looks_in_every_other_deque(self):
+        """Whichever victim it starts from, a thief finds a job in any other worker's deque
+        (a regression test: a search that started past a victim used to skip it, and a worker
+        that could not see the only job went round park-and-withdraw holding the GIL)."""
+        from collections import deque
+        from types import SimpleNamespace
+
+        from course_lib.par.pool import _Worker
+
+        fake_pool = SimpleNamespace(_injector=deque())
+        workers = [_Worker(fake_pool, i) for i in range(4)]
+        fake_pool._workers = workers
+        for thief in workers:
+            for victim in workers:
+                if victim is thief:
+                    continue
+                for start in range(4):
+                    thief.next_victim = start
+                    victim.deque.append("job")
+                    assert thief.find_work() == ("job", True)
+        assert thief.find_work() == (None, False) and thief.futile == 1
+
 
 # ============================================================================ parallel iterators
 ints = st.lists(st.integers(-10**6, 10**6), max_size=300)
@@ -598,13 +635,84 @@ def test_par_sort_hypothesis_radix_path(data):
 
 
 def test_par_sort_parallel_merge_path():
-    """Big enough for several levels of parallel merges (cutoff 16384 items)."""
+    """Big enough for real leaves (65,536 items or more) and two levels of merges on 3 threads."""
     rng = np.random.default_rng(11)
     a = rng.integers(-1000, 1000, 300_000 * STRESS)
     with par.ThreadPool(3) as p:
         got = a.copy()
         p.install(lambda: par.par_sort(got))
     np.testing.assert_array_equal(got, np.sort(a))
+
+
+@pytest.fixture(params=["numpy", "radix"])
+def small_leaves(request, monkeypatch):
+    """par_sort with tiny leaves (every level of merges on small arrays) and a pinned leaf sort."""
+    from course_lib.par import sort as sort_module
+
+    monkeypatch.setattr(sort_module, "_MIN_LEAF", 3)
+    monkeypatch.setattr(sort_module, "_FORCE_LEAF", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4, 7])
+@pytest.mark.parametrize("name", ["ints", "few_distinct_ints", "uint8", "int64_extremes", "floats",
+                                  "float32", "nan", "all_nan", "inf_zero_nan", "negative_nan",
+                                  "tiny_floats", "sorted", "reversed", "small", "two"])
+def test_par_sort_every_leaf_and_merge_level(small_leaves, threads, name):
+    """Leaves of either kind on 2-7 threads: odd runs out, NaN tails, shares of every size."""
+    a = _sort_cases()[name][:5000]
+    with par.ThreadPool(threads) as p:
+        got = a.copy()
+        p.install(lambda: par.par_sort(got))
+    np.testing.assert_array_equal(got, np.sort(a))
+
+
+@HYP
+@given(data=st.data())
+def test_par_sort_hypothesis_merges(small_leaves, data):
+    """Any bit pattern, any length, through leaves of 3+ items and the co-rank split merges."""
+    from hypothesis.extra import numpy as hnp
+
+    dtype = data.draw(st.sampled_from(["f8", "f4", "i8", "i4", "u8", "u2"]))
+    a = data.draw(hnp.arrays(dtype, st.integers(0, 400)))
+    threads = data.draw(st.sampled_from([2, 3, 5]))
+    got = a.copy()
+    with par.ThreadPool(threads) as p:
+        p.install(lambda: par.par_sort(got))
+    np.testing.assert_array_equal(got, np.sort(a))
+
+
+def test_par_sort_numpy_leaves_are_bitwise_np_sort(monkeypatch):
+    """With NumPy leaves the numbers are np.sort's bit for bit (when no -0.0/0.0 tie can come out
+    in another order), and the NaNs are the ones np.sort writes (its SIMD sorts turn every NaN into
+    the default quiet NaN, its scalar sort keeps them), perhaps in another order."""
+    from course_lib.par import sort as sort_module
+
+    monkeypatch.setattr(sort_module, "_FORCE_LEAF", "numpy")
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal(200_000)
+    nans = np.array([0x7FF8000000000001, 0xFFF8000000000002, 0x7FF0000000000003], np.uint64)
+    a[rng.integers(0, len(a), 300)] = nans[rng.integers(0, 3, 300)].view(np.float64)
+    got = a.copy()
+    with par.ThreadPool(2) as p:
+        p.install(lambda: par.par_sort(got))
+    want = np.sort(a)
+    numbers = ~np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), ~numbers)
+    np.testing.assert_array_equal(got[numbers].view(np.uint64), want[numbers].view(np.uint64))
+    assert sorted(got[~numbers].view(np.uint64)) == sorted(want[~numbers].view(np.uint64))
+
+
+def test_leaf_sort_is_chosen_by_measurement():
+    from course_lib.par import sort as sort_module
+
+    for dt in ("f8", "f4", "i8"):
+        kind = sort_module.leaf_sort_for(dt)
+        times = sort_module.leaf_sort_times(dt)
+        assert set(times) == {"numpy", "radix"} and min(times.values()) > 0
+        assert kind == ("radix" if times["radix"] < sort_module._RADIX_EDGE * times["numpy"]
+                        else "numpy")
+        assert sort_module.leaf_sort_times(np.dtype(dt)) == times  # measured once, then cached
 
 
 @pytest.mark.parametrize("bad, error, match", [
