@@ -190,10 +190,28 @@ def test_stream_default_n_follows_mccalpin(monkeypatch):
                                          ({"n": 0}, ValueError),
                                          ({"reps": 0}, ValueError),
                                          ({"impls": ("fortran",)}, ValueError),
-                                         ({"kernels": ("saxpy",)}, ValueError)])
+                                         ({"kernels": ("saxpy",)}, ValueError),
+                                         ({"offset": 12}, ValueError),
+                                         ({"offset": 64}, ValueError),
+                                         ({"offset": -8}, ValueError),
+                                         ({"offset": 8.0}, ValueError)])
 def test_stream_bad_input(kwargs, exc):
     with pytest.raises(exc):
         stream.stream(**{"n": 100, **kwargs})
+
+
+@pytest.mark.parametrize("offset", [0, 8, 16, 56])
+def test_stream_arrays_start_where_asked_and_first_touch_still_decides(offset):
+    # STREAM's arrays start on a cache line (NumPy alone promises 16 bytes: a 64-byte vector
+    # store would then straddle two lines); ``offset`` moves them off it on purpose.
+    for n in (1, 1000, 1 << 20):
+        a = stream._line_aligned(n, offset)
+        assert a.dtype == np.float64 and a.shape == (n,) and a.flags.c_contiguous
+        assert a.ctypes.data % stream.LINE == offset
+    r = stream.stream(threads=1, n=5000, impls=("numba", "c"), kernels=("triad",), reps=2,
+                      offset=offset)
+    assert r.gbps("numba", "triad", 1) > 0
+    assert any(f"offset={offset}" in note for note in r.notes) == bool(offset)
 
 
 # ------------------------------------------------------------------------------ prefetch
