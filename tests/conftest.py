@@ -49,3 +49,30 @@ def pytest_collection_modifyitems(session, config, items):
         exercise, verdict, kind = mark.args
         tally.setdefault(exercise, []).append((verdict, kind, item.nodeid))
     config.stash[ANSWERS] = {"tally": tally, "files": files}
+
+
+# ------------------------------------------------------------------ one grading run, shared
+@pytest.fixture(scope="session")
+def graded_course(tmp_path_factory):
+    """Every chapter's solution and released notebook, autograded once by nbgrader (the longest
+    step of the suite). Returns ``(course folder, {(student, chapter): Score})``: test_grading
+    reads the scores, test_notebooks reads the executed solution notebooks under
+    ``autograded/solution-student/`` (nbgrader runs them as the headless test would: with
+    ``COURSE_QUICK=1`` and ``COURSE_HEADLESS=1``, see course_lib.course.grading)."""
+    import shutil
+
+    from course_lib.course import grading
+    from notebook_support import CHAPTERS
+
+    course = tmp_path_factory.mktemp("course")
+    for name in ("solutions", "notebooks", "nbgrader_config.py"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / name)
+    for chapter in CHAPTERS:
+        for who, folder in (("solution-student", "solutions"), ("untouched-student", "notebooks")):
+            dest = course / "submitted" / who / chapter
+            dest.mkdir(parents=True)
+            for nb in (ROOT / folder / chapter).glob("*.ipynb"):
+                shutil.copy(nb, dest / nb.name)
+    scores = {(s.student, s.chapter): s for s in grading.grade(course, timeout=900)}
+    return course, scores

@@ -12,18 +12,8 @@ from notebook_support import CHAPTERS
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("course")
-    for name in ("solutions", "notebooks", "nbgrader_config.py"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / name)
-    for chapter in CHAPTERS:
-        for who, folder in (("solution-student", "solutions"), ("untouched-student", "notebooks")):
-            dest = course / "submitted" / who / chapter
-            dest.mkdir(parents=True)
-            for nb in (ROOT / folder / chapter).glob("*.ipynb"):
-                shutil.copy(nb, dest / nb.name)
-    return {(s.student, s.chapter): s for s in grading.grade(course, timeout=900)}
+def graded(graded_course):
+    return graded_course[1]
 
 
 @pytest.mark.notebooks
