@@ -63,6 +63,14 @@ The index, chapter by chapter
     threads by prange, the pool and a lock-free counter; ``matmul.cgemm``: the C packed GEMM with
     a micro-kernel per ISA; ``matmul.measure``: ladder and scaling tables against BLAS).
     Checkers: ``testing.exercises.c08_matmul``.
+``c09_gpu``: GPU kernels, on a real GPU or numba-cuda's simulator
+    ``gpu`` (``gpu.target``: the GPU-or-simulator choice, made before ``numba.cuda`` loads;
+    ``gpu.launch``: launch configurations checked against the device's limits, occupancy;
+    ``gpu.memory``: operand checks, copies, events, streams; ``gpu.vector``: grid-stride
+    loops; ``gpu.reduce``: block and warp reductions; ``gpu.histogram``: global atomics and
+    privatisation; ``gpu.matmul``: naive, tiled and register-blocked; ``gpu.stencil``: Jacobi
+    with a shared halo; ``gpu.figures``: figures measured on a real H100, labelled).
+    Checkers: ``testing.exercises.c09_gpu``.
 
 Shared by every chapter: ``config`` (every ``COURSE_*`` setting); ``testing`` (the harness that
 bounds a learner's call: ``call_with_timeout``, ``join_all``; ``testing.delegation``: an answer
@@ -78,8 +86,9 @@ The names learners type keep working: ``from course_lib import bench, machine, r
 padding, work`` (and ``stats``, ``amdahl``, ``plots``, ``widgets``, ``timeline``, ``par_demos``,
 ``grading``, ``lab``) import the modules above under their full names; each short name is the
 same module object, not a copy. ``channel``, ``par``, ``atomics``, ``locks`` and ``queues`` are
-the subpackages themselves, and so are ``simd``, ``memory``, ``profile`` and ``matmul``. Submodules are imported on demand, so
-``import course_lib`` is cheap.
+the subpackages themselves, and so are ``simd``, ``memory``, ``profile``, ``matmul``, ``gpu``
+and ``dist``. Submodules are imported on demand, so ``import course_lib`` is cheap (and leaves
+``numba.cuda`` unloaded until ``course_lib.gpu`` has chosen its target).
 """
 from __future__ import annotations
 

@@ -16,6 +16,9 @@
                        read by :func:`course_lib.simd.features.current_ceiling`
 ``COURSE_CACHE``       where compiled C snippets are kept (default ``~/.cache/course_lib``):
                        :func:`cache_dir`
+``COURSE_GPU``         chapter 9's CUDA target: ``auto`` (a GPU if a driver and a device
+                       are found, else numba-cuda's simulator), ``sim`` or ``cuda``; read once,
+                       at import, by :mod:`course_lib.gpu.target`
 =====================  ===================================================================
 
 Each function reads its variable when called, so ``%env COURSE_QUICK=1`` in a notebook, or

@@ -20,6 +20,8 @@
                     ``check_pipeline_reading``
 ``c08_matmul``      ``check_reordered``, ``check_blocked``, ``check_microkernel``,
                     ``check_parallel_matmul``
+``c09_gpu``         ``check_scale_add``, ``check_tiled_matmul``, ``check_block_reduce``,
+                    ``check_privatised_histogram``
 ==================  ====================================================================
 
 A hidden test cell imports from its chapter's module only: ``from
