@@ -71,6 +71,14 @@ The index, chapter by chapter
     privatisation; ``gpu.matmul``: naive, tiled and register-blocked; ``gpu.stencil``: Jacobi
     with a shared halo; ``gpu.figures``: figures measured on a real H100, labelled).
     Checkers: ``testing.exercises.c09_gpu``.
+``c10_beyond``: beyond one machine, with MPI and Dask
+    ``dist`` (``dist.launch``: ``mpirun``, a function or script on n ranks with a timeout that
+    kills the whole job; ``dist.mpienv``: finding mpiexec, ``mpi_available``;
+    ``dist.transports``: ping-pong over five transports and the latency + size/bandwidth fit;
+    ``dist.collectives``; ``dist.stencil``: the heat equation split by rows with halo exchange;
+    ``dist.scaling``: strong and weak scaling against Amdahl and Gustafson; ``dist.tasks``:
+    Dask clusters, graphs and the cost of a task; ``dist.hosts``: hosts in network namespaces).
+    Checkers: ``testing.exercises.c10_beyond``.
 
 Shared by every chapter: ``config`` (every ``COURSE_*`` setting); ``testing`` (the harness that
 bounds a learner's call: ``call_with_timeout``, ``join_all``; ``testing.delegation``: an answer

@@ -1,25 +1,29 @@
 """Every course-wide setting, read from one ``COURSE_*`` environment variable each, in one place.
 
-=====================  ===================================================================
-``COURSE_QUICK``       small sizes and short time budgets everywhere (CI, grading, quick
-                       demos): :func:`quick`, and :func:`pick` to choose a size
-``COURSE_HEADLESS``    nobody is looking: widgets draw one still figure and show no
-                       controls (set by grading and the tests): :func:`headless`
-``COURSE_NUM_THREADS`` threads in course_lib's own pools (chapter 1); unset: the usable
-                       cores: :func:`num_threads`
-``COURSE_STRESS``      a multiplier for the rounds of stress tests and batteries (``1``:
-                       the default; ``10`` for a long soak): :func:`stress`
-``COURSE_SOAK``        how many times ``make soak`` grades each answer of the graders'
-                       contract (tests/contract.py): :func:`soak`
-``COURSE_SIMD_MAX``    a ceiling on the SIMD variants chapter 5's dispatcher may pick
-                       (``avx2``, ``sse``, ``scalar``...; unset: the best): :func:`simd_max`,
-                       read by :func:`course_lib.simd.features.current_ceiling`
-``COURSE_CACHE``       where compiled C snippets are kept (default ``~/.cache/course_lib``):
-                       :func:`cache_dir`
-``COURSE_GPU``         chapter 9's CUDA target: ``auto`` (a GPU if a driver and a device
-                       are found, else numba-cuda's simulator), ``sim`` or ``cuda``; read once,
-                       at import, by :mod:`course_lib.gpu.target`
-=====================  ===================================================================
+===========================  ==================================================================
+``COURSE_QUICK``             small sizes and short time budgets everywhere (CI, grading, quick
+                             demos): :func:`quick`, and :func:`pick` to choose a size
+``COURSE_HEADLESS``          nobody is looking: widgets draw one still figure and show no
+                             controls (set by grading and the tests): :func:`headless`
+``COURSE_NUM_THREADS``       threads in course_lib's own pools (chapter 1); unset: the usable
+                             cores: :func:`num_threads`
+``COURSE_STRESS``            a multiplier for the rounds of stress tests and batteries (``1``:
+                             the default; ``10`` for a long soak): :func:`stress`
+``COURSE_SOAK``              how many times ``make soak`` grades each answer of the graders'
+                             contract (tests/contract.py): :func:`soak`
+``COURSE_SIMD_MAX``          a ceiling on the SIMD variants chapter 5's dispatcher may pick
+                             (``avx2``, ``sse``, ``scalar``...; unset: the best):
+                             :func:`simd_max`, read by
+                             :func:`course_lib.simd.features.current_ceiling`
+``COURSE_CACHE``             where compiled C snippets are kept (default
+                             ``~/.cache/course_lib``): :func:`cache_dir`
+``COURSE_GPU``               chapter 9's CUDA target: ``auto`` (a GPU if a driver and a device
+                             are found, else numba-cuda's simulator), ``sim`` or ``cuda``; read
+                             once, at import, by :mod:`course_lib.gpu.target`
+``COURSE_DASK_SCHEDULER``    chapter 10's Dask scheduler (``tcp://host:8786``); unset: a local
+                             cluster on this machine's usable cores; read by
+                             :func:`course_lib.dist.tasks.scheduler_address`
+===========================  ==================================================================
 
 Each function reads its variable when called, so ``%env COURSE_QUICK=1`` in a notebook, or
 ``monkeypatch.setenv`` in a test, takes effect at once. A malformed value is an error that names

@@ -35,9 +35,11 @@ _MARKERS = re.compile(r"#+\s*(BEGIN|END)\s+(SOLUTION|HIDDEN TESTS)")
 _BLOCK = re.compile(r"#+\s*BEGIN\s+(SOLUTION|HIDDEN TESTS)(.*?)#+\s*END\s+\1", re.S)
 
 
-#: Build products and caches, skipped when the course folder is not a git checkout.
-_NOT_SOURCE = (".git", ".venv", "build", "dist", "__pycache__", ".ipynb_checkpoints",
+#: Build products and caches, skipped when the course folder is not a git checkout: anywhere
+#: in a path, or (``build``, ``dist``) only at the top, since ``course_lib/dist`` is source.
+_NOT_SOURCE = (".git", ".venv", "__pycache__", ".ipynb_checkpoints",
                ".pytest_cache", "submitted", "autograded", "feedback", "release", "source")
+_NOT_SOURCE_AT_TOP = ("build", "dist")
 
 
 def kit_files(root: Path) -> list[str]:
@@ -49,6 +51,7 @@ def kit_files(root: Path) -> list[str]:
     except (OSError, subprocess.CalledProcessError):
         out = [p.relative_to(root).as_posix() for p in root.rglob("*")
                if p.is_file() and not set(p.relative_to(root).parts) & set(_NOT_SOURCE)
+               and p.relative_to(root).parts[0] not in _NOT_SOURCE_AT_TOP
                and p.suffix not in (".so", ".o", ".pyc", ".db") and not p.name.startswith(".stamp")]
     return sorted(f for f in out
                   if f.split("/", 1)[0] not in LEFT_OUT and (root / f).is_file())

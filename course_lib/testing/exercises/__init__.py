@@ -22,6 +22,8 @@
                     ``check_parallel_matmul``
 ``c09_gpu``         ``check_scale_add``, ``check_tiled_matmul``, ``check_block_reduce``,
                     ``check_privatised_histogram``
+``c10_beyond``      ``check_fit_link``, ``check_pi_allreduce``, ``check_halo_exchange``,
+                    ``check_tree_sum``
 ==================  ====================================================================
 
 A hidden test cell imports from its chapter's module only: ``from
