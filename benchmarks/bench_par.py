@@ -35,6 +35,7 @@ import time
 import numba
 import numpy as np
 
+from benchmarks import print_groups
 from course_lib import par
 from course_lib._c._work import lib
 from course_lib.config import pick
@@ -406,12 +407,7 @@ def run() -> None:
               ("pool dispatch: cost per task by number of workers", lambda: _dispatch(budget)),
               ("per-task overhead, 2 workers", lambda: _overhead(budget)),
               ("sorting: np.sort / par_sort (copy included on both sides)", lambda: _sort(budget)))
-    for title, rows in groups:
-        rows = rows()
-        print(f"\n{title}")
-        width = max(len(name) for name, _ in rows)
-        for name, value in rows:
-            print(f"  {name:<{width}}  {value}")
+    print_groups(groups)
 
 
 if __name__ == "__main__":
