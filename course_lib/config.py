@@ -23,6 +23,9 @@
 ``COURSE_DASK_SCHEDULER``    chapter 10's Dask scheduler (``tcp://host:8786``); unset: a local
                              cluster on this machine's usable cores; read by
                              :func:`course_lib.dist.tasks.scheduler_address`
+``COURSE_MPIEXEC``           chapter 10's ``mpiexec``: a path, or ``none`` to run the chapter
+                             as if there were no MPI; unset: the one beside Python, else on
+                             ``PATH``; read by :func:`course_lib.dist.mpienv.find_mpiexec`
 ===========================  ==================================================================
 
 Each function reads its variable when called, so ``%env COURSE_QUICK=1`` in a notebook, or

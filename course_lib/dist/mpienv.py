@@ -1,7 +1,9 @@
 """Where MPI is, whether it works here, and how to call its launcher.
 
-1. :func:`find_mpiexec`: the ``mpiexec`` beside ``sys.executable`` (a virtual environment's,
-   from the ``mpich`` wheel), else the first on ``PATH``.
+1. :func:`find_mpiexec`: ``COURSE_MPIEXEC`` when set (a path, or ``none`` to run as if there
+   were no MPI: how a teacher or a test sees the chapter on a machine without it), else the
+   ``mpiexec`` beside ``sys.executable`` (a virtual environment's, from the ``mpich`` wheel),
+   else the first on ``PATH``.
 2. :func:`mpi_available`: imports nothing in this process; runs ``mpiexec -n 1 python -c "from
    mpi4py import MPI; ..."`` once and keeps the answer (:class:`MPIStatus`: available or not, and
    why not, in words a learner can act on).
@@ -21,7 +23,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["MPIStatus", "mpi_available", "find_mpiexec"]
+__all__ = ["MPIStatus", "mpi_available", "find_mpiexec", "MPIEXEC_ENV"]
+
+#: Which ``mpiexec`` to use: a path, or ``none`` for none (see :func:`find_mpiexec`).
+MPIEXEC_ENV = "COURSE_MPIEXEC"
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,22 @@ class MPIStatus:
 
 
 def find_mpiexec() -> str | None:
-    """The ``mpiexec`` to use: the one beside ``sys.executable`` (a virtual environment's, from
-    the ``mpich`` wheel), else the first on ``PATH``; None when there is none."""
+    """The ``mpiexec`` to use: ``COURSE_MPIEXEC`` when set (``none``: no MPI), else the one
+    beside ``sys.executable`` (a virtual environment's, from the ``mpich`` wheel), else the first
+    on ``PATH``; None when there is none.
+
+    Raises:
+        ValueError: ``COURSE_MPIEXEC`` names no executable file.
+    """
+    chosen = os.environ.get(MPIEXEC_ENV, "").strip()
+    if chosen.lower() == "none":
+        return None
+    if chosen:
+        path = shutil.which(chosen)
+        if path is None:
+            raise ValueError(f"{MPIEXEC_ENV}={chosen!r} is not an executable mpiexec; give its "
+                             "path, or 'none' to run the chapter as if there were no MPI")
+        return path
     here = Path(sys.executable).with_name("mpiexec")
     if here.exists() and os.access(here, os.X_OK):
         return str(here)
@@ -69,8 +88,15 @@ def mpi_available(refresh: bool = False) -> MPIStatus:
     global _STATUS
     if _STATUS is not None and not refresh:
         return _STATUS
-    exe = find_mpiexec()
-    if importlib.util.find_spec("mpi4py") is None:
+    try:
+        exe = find_mpiexec()
+    except ValueError as exc:
+        _STATUS = MPIStatus(False, str(exc), None, None)
+        return _STATUS
+    if os.environ.get(MPIEXEC_ENV, "").strip().lower() == "none":
+        _STATUS = MPIStatus(False, f"{MPIEXEC_ENV}=none: running as if this machine had no MPI",
+                            None, None)
+    elif importlib.util.find_spec("mpi4py") is None:
         _STATUS = MPIStatus(False, "mpi4py is not installed (pip install mpi4py mpich, or conda "
                             "install mpi4py mpich)", exe, None)
     elif exe is None:

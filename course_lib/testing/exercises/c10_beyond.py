@@ -32,6 +32,9 @@ def _run(fn, n: int, args: tuple, name: str):
     AssertionError."""
     try:
         return launch.mpirun(fn, n, args=args, timeout=_MPI_TIMEOUT).results
+    except launch.MPIUnavailable as exc:
+        raise AssertionError(f"{name} cannot be graded here: {exc}. This exercise runs on MPI "
+                             "ranks; the teacher's grading machine has MPI") from None
     except launch.MPITimeout as exc:
         raise CheckTimeout(f"{name} on {n} ranks did not finish within {exc.timeout:g} s (ranks "
                            f"{', '.join(map(str, exc.unfinished))} were still waiting): {_DEADLOCK}") from None
