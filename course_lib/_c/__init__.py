@@ -23,4 +23,38 @@ from the headers). After ``pip install -e .`` this package holds the compiled mo
 ========================  =================================================================
 
 Every C file starts with what it implements, its sources, and its threads-and-ordering argument.
+The Python modules reach a cffi extension through :func:`load`, which says how to build it when
+it is missing.
 """
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any
+
+__all__ = ["load"]
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str) -> tuple[Any, Any]:
+    """The ``(ffi, lib)`` of the compiled cffi extension ``course_lib._c.<name>``, imported once.
+
+    Args:
+        name: the extension's module name, as in ``build.py`` (``"_memory"``, ``"_gemm"``...).
+
+    Raises:
+        ImportError: it is not built; the message says how to build it. (Not cached: a build in
+            between is seen at the next call.)
+
+    Example:
+        >>> ffi, lib = load("_atomics")
+        >>> ffi.sizeof("int64_t")
+        8
+    """
+    module = f"course_lib._c.{name}"
+    try:
+        ext = importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{module} is not built: run `make setup` (or `python setup.py "
+                          "build_ext --inplace`) in the course folder") from exc
+    return ext.ffi, ext.lib

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from course_lib._c import load as _load_extension
 from course_lib.atomics.ordering import (Ordering, check_compare_exchange, check_fence, check_load,
                                          check_ordering, check_store)
 
@@ -38,19 +39,11 @@ _CTYPE = {"i32": "int32_t", "u32": "uint32_t", "i64": "int64_t", "u64": "uint64_
 _RMW = ("swap", "fetch_add", "fetch_sub", "fetch_and", "fetch_or", "fetch_xor", "fetch_max",
         "fetch_min")
 
-_lib_cache: list[Any] = []
 
 
 def _lib() -> tuple[Any, Any]:
     """The compiled ``course_lib._c._atomics`` (ffi, lib), with a clear error if it is missing."""
-    if not _lib_cache:
-        try:
-            from course_lib._c._atomics import ffi, lib
-        except ImportError as exc:  # pragma: no cover - only without a build
-            raise ImportError("course_lib._c._atomics is not built: run `make setup` (or `python "
-                              "setup.py build_ext --inplace`) in the course folder") from exc
-        _lib_cache.append((ffi, lib))
-    return _lib_cache[0]
+    return _load_extension("_atomics")
 
 
 def _check_array(array: Any, writes: bool) -> str:

@@ -59,6 +59,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from course_lib._c import load as _load_extension
 from course_lib.matmul.common import check_operands
 from course_lib.simd import features as _features
 from course_lib.simd.features import SimdUnavailable
@@ -77,7 +78,6 @@ _L3_SHARE = 0.25
 _MIN_SLIVERS = 4  # an A block of at least 4 slivers: the B sliver's trip to L1 is shared by them
 _NC_MAX = 8192  # a larger panel buys nothing: the jc loop is not on the hot path
 
-_lib_cache: list[Any] = []
 
 
 class Tiles(NamedTuple):
@@ -98,14 +98,8 @@ class Tiles(NamedTuple):
 
 
 def _lib() -> tuple[Any, Any]:
-    if not _lib_cache:
-        try:
-            from course_lib._c._gemm import ffi, lib
-        except ImportError as exc:  # pragma: no cover - only without a build
-            raise ImportError("course_lib._c._gemm is not built: run `make setup` (or `python "
-                              "setup.py build_ext --inplace`) in the course folder") from exc
-        _lib_cache.append((ffi, lib))
-    return _lib_cache[0]
+    """The compiled ``course_lib._c._gemm`` (ffi, lib), with a clear error if it is missing."""
+    return _load_extension("_gemm")
 
 
 def _dtype(dtype: Any) -> np.dtype:

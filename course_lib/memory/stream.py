@@ -61,6 +61,7 @@ import numpy as np
 from numba import njit, prange
 
 from course_lib import config
+from course_lib._c import load as _load_extension
 from course_lib.locks.padding import aligned_zeros
 
 __all__ = ["StreamRow", "StreamResult", "stream", "run_kernel", "first_touch", "chunks",
@@ -81,20 +82,12 @@ INITIAL = (1.0, 2.0, 0.0)
 #: M-series use 128-byte lines, where 64 still keeps every vector store inside one line).
 LINE = 64
 _C_KERNEL = {"copy": 0, "scale": 1, "add": 2, "triad": 3, "memcpy": 4}
-_lib_cache: list[Any] = []
 
 
 # ---------------------------------------------------------------------------- shared helpers
 def _lib() -> tuple[Any, Any]:
     """The compiled ``course_lib._c._memory`` (ffi, lib), with a clear error if it is missing."""
-    if not _lib_cache:
-        try:
-            from course_lib._c._memory import ffi, lib
-        except ImportError as exc:  # pragma: no cover - only without a build
-            raise ImportError("course_lib._c._memory is not built: run `make setup` (or `python "
-                              "setup.py build_ext --inplace`) in the course folder") from exc
-        _lib_cache.append((ffi, lib))
-    return _lib_cache[0]
+    return _load_extension("_memory")
 
 
 def _count(name: str, v: Any, minimum: int = 1) -> int:

@@ -42,6 +42,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from course_lib import config
+from course_lib._c import load as _load_extension
 
 __all__ = ["SimdUnavailable", "Variant", "VARIANTS", "features", "ladder", "best_isa", "variants",
            "available", "check", "best_variant", "ceiling", "current_ceiling", "lanes",
@@ -70,7 +71,6 @@ _ALIASES = {"sse2": "sse", "sse4.2": "sse", "sse42": "sse", "avx": "sse", "fma":
             "asimd": "neon", "sve": "neon", "portable": "vecext"}
 _NO_CEILING = ("", "native", "max", "best")
 
-_lib_cache: list[Any] = []
 _stack: list[str | None] = []
 _stack_lock = threading.Lock()
 
@@ -90,14 +90,7 @@ class Variant(NamedTuple):
 
 def _lib() -> tuple[Any, Any]:
     """The compiled ``course_lib._c._simd`` (ffi, lib), with a clear error if it is missing."""
-    if not _lib_cache:
-        try:
-            from course_lib._c._simd import ffi, lib
-        except ImportError as exc:  # pragma: no cover - only without a build
-            raise ImportError("course_lib._c._simd is not built: run `make setup` (or `python "
-                              "setup.py build_ext --inplace`) in the course folder") from exc
-        _lib_cache.append((ffi, lib))
-    return _lib_cache[0]
+    return _load_extension("_simd")
 
 
 def _arch() -> str:
