@@ -152,7 +152,17 @@ def test_solution_runs_in_the_browser_without_errors(page, lab, chapter, tmp_pat
         }""", timeout=RUN_LIMIT_MS)
     front = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     stderr = front.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    assert stderr.count() == 0, f"{chapter}: stderr or an error in the browser: {stderr.first.inner_text()[:500]}"
+    if stderr.count():
+        page.wait_for_timeout(1000)  # let the output's text arrive before reading it
+        texts = front.evaluate("""panel => [...panel.querySelectorAll(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")].map(o => {
+                const cell = o.closest('.jp-CodeCell');
+                const prompt = cell && cell.querySelector('.jp-InputPrompt');
+                const src = cell && cell.querySelector('.jp-InputArea-editor');
+                return `cell ${prompt ? prompt.textContent : '?'}: ${JSON.stringify(o.textContent)}`
+                    + ` (source: ${src ? src.textContent.slice(0, 120) : '?'})`;
+            })""")
+        pytest.fail(f"{chapter}: stderr or an error in the browser:\n" + "\n".join(texts)[:2000])
     assert front.get_by_text("Error displaying widget").count() == 0
     if _uses_widgets(chapter):
         assert front.locator(".jupyter-widgets").count() > 0, f"{chapter}: no widget rendered"

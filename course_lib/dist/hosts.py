@@ -211,7 +211,11 @@ def mpi_across_namespaces(timeout: float = 60.0) -> list[dict]:
     status = mpi_available()
     if not status:
         raise MPIUnavailable(status.reason)
-    with namespaces(2) as hosts, tempfile.NamedTemporaryFile("w", suffix=".hosts") as hostfile:
+    # The proxies' own output goes to a file, never to this process's stderr (in a notebook a
+    # proxy's message on shutdown would land in the cell's output as an error); its tail goes
+    # into the error message when the launch fails.
+    with namespaces(2) as hosts, tempfile.NamedTemporaryFile("w", suffix=".hosts") as hostfile, \
+            tempfile.TemporaryFile("w+") as proxy_log:
         hostfile.write("".join(f"{address}:1\n" for _, address in hosts))
         hostfile.flush()
         launcher = subprocess.Popen(
@@ -227,7 +231,8 @@ def mpi_across_namespaces(timeout: float = 60.0) -> list[dict]:
                     command = line.split(":", 1)[1].strip()
                     namespace = hosts[len(proxies)][0]  # 2. run proxy i on host i
                     proxies.append(subprocess.Popen(["ip", "netns", "exec", namespace, "sh", "-c", command],
-                                                    stdin=subprocess.DEVNULL, start_new_session=True))
+                                                    stdin=subprocess.DEVNULL, stdout=proxy_log,
+                                                    stderr=subprocess.STDOUT, start_new_session=True))
                 elif line.startswith("HYDRA_LAUNCH_END"):
                     break
             output, _ = launcher.communicate(timeout=max(1.0, deadline - time.monotonic()))
@@ -236,7 +241,10 @@ def mpi_across_namespaces(timeout: float = 60.0) -> list[dict]:
             raise RuntimeError(f"MPI across namespaces did not finish within {timeout:g} s") from None
         finally:
             _stop([launcher, *proxies])
+            proxy_log.seek(0)
+            proxy_output = proxy_log.read()
     ranks = [json.loads(x) for x in lines if x.startswith("{")]
     if launcher.returncode != 0 or len(ranks) != 2:
-        raise RuntimeError("MPI across namespaces failed: " + "\n".join(lines)[-2000:])
+        raise RuntimeError("MPI across namespaces failed: " + "\n".join(lines)[-2000:]
+                           + (f"\nproxies: {proxy_output[-1000:]}" if proxy_output.strip() else ""))
     return sorted(ranks, key=lambda r: r["rank"])
